@@ -1,0 +1,1 @@
+"""Face data: synthetic faces with ground truth, real dataset loaders, background variants."""
