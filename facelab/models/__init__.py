@@ -1,0 +1,1 @@
+"""facelab models behind one LatentModel interface."""
