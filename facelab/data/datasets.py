@@ -1,0 +1,652 @@
+"""Real face sources behind one FaceDataset contract: CelebA, FFHQ, image folders, HF datasets.
+
+Item: {"image": float32 [3,H,W] in [-1,1], "attributes": float32 [A] in {0,1},
+"mask": float32 [1,H,W] (when masks exist)}; attribute_names on the dataset, factor_* None.
+Unreadable images never crash a run: they are skipped at index time when cheap to see, and a
+load failure in __getitem__ returns the next good item; both are counted in `skipped_files`
+(per process: each DataLoader worker keeps its own count). When a dataset root has masks
+(facelab_background/mask/), every item carries one, so batches collate; an item whose mask
+file is missing counts as unreadable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from facelab.data.background import check_variant
+from facelab.data.splits import SPLIT_NAMES, split_indices
+from facelab.data.transforms import (FFHQ_ATTRIBUTES, IMAGE_EXTENSIONS, center_crop_resize, check_header,
+                                     ffhq_attributes, is_binary, load_image, load_mask, to_binary)
+from facelab.imaging import from_pil
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_DIR = "facelab_background"
+MASK = "mask"
+DATASET_NAMES = ("synthfaces", "celeba", "ffhq", "folder", "hub")
+SPLITS = SPLIT_NAMES + ("all",)
+LOAD_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+_LABEL_MODES = ("none", "json", "csv")
+_CSV_KEYS = ("filename", "file", "image", "image_id", "path", "name")
+
+
+def variant_path(root: Path, rel: Path, variant: str) -> Path:
+    """Where training/prepare_data.py writes the background variant (or "mask") of root/rel.
+
+    root/facelab_background/<variant>/<rel with a .png suffix>. Variant images keep the source
+    image's size (crop and resize happen at load time); masks are uint8 L, 255 = foreground.
+    """
+    if variant != MASK:
+        check_variant(variant)
+    rel = Path(rel)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"rel must be a path inside the dataset root, got {rel}")
+    return Path(root) / BACKGROUND_DIR / variant / rel.with_suffix(".png")
+
+
+def find_images(root: str | Path) -> list[Path]:
+    """Image files under root, recursive and sorted, relative to root (skips hidden and facelab_background/)."""
+    root = Path(root)
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        top = Path(dirpath) == root
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (top and d == BACKGROUND_DIR))
+        found += [(Path(dirpath) / f).relative_to(root) for f in filenames
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    return sorted(found)
+
+
+def _existing_dir(root: str | Path | None, what: str) -> Path:
+    if root is None:
+        raise ValueError(f"{what} needs root=<folder>")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what}: folder {path} does not exist")
+    return path
+
+
+class FaceDataset(Dataset):
+    """Base of the real sources: builds contract items and substitutes (and counts) unreadable images.
+
+    `labels` holds every item's attributes as float32 [N, A] in {0,1} (for balanced_split, probes).
+    """
+
+    factor_names: list[str] | None = None
+    factor_sizes: list[int] | None = None
+
+    def __init__(self, size: int, crop: int | None = None) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be a positive int, got {size!r}")
+        self.size, self.crop = size, crop
+        self.attribute_names: list[str] = []
+        self.labels = np.zeros((0, 0), dtype=np.float32)  # [N, A] in {0,1}
+        self.skipped_files: list[str] = []
+        self._bad: set[int] = set()
+
+    @property
+    def skipped(self) -> int:
+        """How many images were unreadable (at index time or on load) and left out."""
+        return len(self.skipped_files)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _name(self, i: int) -> str:
+        return f"item {i}"
+
+    def _load(self, i: int) -> tuple[Image.Image, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _skip(self, name: str, err: BaseException | str, warn: bool = True) -> None:
+        self.skipped_files.append(name)
+        if warn:
+            log.warning("skipping unreadable image %s: %s", name, err)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for a dataset of {n}")
+        index %= n
+        for step in range(n):
+            j = (index + step) % n
+            if j in self._bad:
+                continue
+            try:
+                image, mask = self._load(j)
+            except LOAD_ERRORS as err:  # a bad file must not end a training run: use the next one
+                self._bad.add(j)
+                self._skip(self._name(j), err)
+                continue
+            item = {"image": from_pil(image), "attributes": torch.from_numpy(self.labels[j].copy())}
+            if mask is not None:
+                item["mask"] = torch.from_numpy(mask)[None]
+            return item
+        raise RuntimeError(f"no readable image left: all {n} failed to load, e.g. {self.skipped_files[:3]}")
+
+
+class _FileFaces(FaceDataset):
+    """Images stored as files under a root, with background variants and masks beside them."""
+
+    prepare_name = "folder"
+
+    def __init__(self, root: Path, size: int, crop: int | None, background: str) -> None:
+        super().__init__(size, crop)
+        self.root = Path(root)
+        self.background = check_variant(background)
+        self.files: list[Path] = []
+        self.has_masks = (self.root / BACKGROUND_DIR / MASK).is_dir()
+
+    def _require_variant(self) -> None:
+        """Called once the source itself checked out, so a missing source is reported first."""
+        folder = self.root / BACKGROUND_DIR / self.background
+        if self.background != "original" and not folder.is_dir():
+            raise FileNotFoundError(
+                f"background={self.background!r} reads images written by training/prepare_data.py under "
+                f"{folder}, which does not exist; run `python training/prepare_data.py --dataset "
+                f"{self.prepare_name} --root {self.root}` first")
+
+    def image_path(self, i: int) -> Path:
+        """The file item i is read from (the source image or its background variant)."""
+        rel = self.files[i]
+        return self.root / rel if self.background == "original" else variant_path(self.root, rel, self.background)
+
+    def _name(self, i: int) -> str:
+        return str(self.image_path(i))
+
+    def _load(self, i: int) -> tuple[Image.Image, np.ndarray | None]:
+        path = self.image_path(i)
+        image = load_image(path, self.size, self._crop_for(i, path))
+        if not self.has_masks:
+            return image, None
+        mask_path = variant_path(self.root, self.files[i], MASK)
+        return image, load_mask(mask_path, self.size, self._crop_for(i, mask_path))
+
+    def _crop_for(self, i: int, path: Path) -> float | None:
+        """self.crop in the pixels of path: a variant or mask written smaller (prepare_data --size)
+        is the source's largest centred square, so the crop scales with it."""
+        source = self.root / self.files[i]
+        if self.crop is None or path == source:
+            return self.crop
+        with Image.open(source) as src, Image.open(path) as other:
+            if src.size == other.size:
+                return self.crop
+            return self.crop * min(other.size) / min(src.size)
+
+    def _keep(self, idx: Sequence[int] | np.ndarray) -> None:
+        idx = np.asarray(idx, dtype=np.int64)
+        self.files = [self.files[i] for i in idx]
+        self.labels = self.labels[idx]
+
+    def _check_headers(self) -> None:
+        good = []
+        for i in range(len(self.files)):
+            try:
+                check_header(self.image_path(i))
+                good.append(i)
+            except LOAD_ERRORS as err:
+                self._skip(self._name(i), err)
+        self._keep(good)
+
+
+def _read_celeba_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """list_attr_celeba.txt -> (attribute names, file names, ±1 values mapped to {0,1})."""
+    if not path.is_file():
+        raise FileNotFoundError(f"CelebA: expected {path} (list_attr_celeba.txt from the CelebA release: "
+                                "the image count, the 40 attribute names, then one ±1 row per image)")
+    lines = path.read_text().splitlines()
+    try:
+        count, names = int(lines[0].split()[0]), lines[1].split()
+    except (IndexError, ValueError):
+        raise ValueError(f"{path}: line 1 must be the image count and line 2 the attribute names") from None
+    body = [line for line in lines[2:] if line.strip()]
+    if len(body) != count:
+        raise ValueError(f"{path}: line 1 says {count} images but {len(body)} rows follow")
+    heads, tails = zip(*(_split_row(line) for line in body)) if body else ((), ())
+    with warnings.catch_warnings():  # a bad token ends the parse early: caught by the size check
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # numpy's C parser: ~0.5 s for the 202,599 rows, 20x faster than int() per value
+        values = np.fromstring(" ".join(tails), dtype=np.int8, sep=" ")
+    if values.size != count * len(names):
+        _explain_bad_row(path, body, len(names))
+    values = values.reshape(count, len(names))
+    return names, list(heads), to_binary(values, path.name).reshape(values.shape)
+
+
+def _split_row(line: str) -> tuple[str, str]:
+    parts = line.split(None, 1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _explain_bad_row(path: Path, body: list[str], n_names: int) -> NoReturn:
+    """Raise a ValueError naming the first malformed row of list_attr_celeba.txt."""
+    for k, line in enumerate(body):
+        row = line.split()
+        if len(row) != n_names + 1:
+            raise ValueError(f"{path}, line {k + 3}: expected a file name and {n_names} values, got {len(row) - 1}")
+        if any(v not in ("-1", "1", "0") for v in row[1:]):
+            raise ValueError(f"{path}, line {k + 3}: attribute values must be -1 or 1, got {line!r}")
+    raise ValueError(f"{path}: could not parse the attribute values")
+
+
+def _read_celeba_partition(path: Path) -> dict[str, int]:
+    """list_eval_partition.txt -> {file name: 0 train | 1 valid | 2 test}."""
+    if not path.is_file():
+        raise FileNotFoundError(f"CelebA: expected {path} (list_eval_partition.txt from the CelebA release: "
+                                "'<file> <0|1|2>' per image for the official train/valid/test split)")
+    out = {}
+    for k, line in enumerate(path.read_text().splitlines()):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+            raise ValueError(f"{path}, line {k + 1}: expected '<file> <0|1|2>', got {line!r}")
+        out[parts[0]] = int(parts[1])
+    return out
+
+
+def _select_names(available: Sequence[str], wanted: Sequence[str] | None, source: str) -> list[int]:
+    if wanted is None:
+        return list(range(len(available)))
+    unknown = [a for a in wanted if a not in available]
+    if unknown:
+        raise ValueError(f"{source}: unknown attribute(s) {unknown}; available: {list(available)}")
+    return [list(available).index(a) for a in wanted]
+
+
+class CelebA(_FileFaces):
+    """CelebA in its released layout, official split, 40 attributes mapped from ±1 to {0,1}.
+
+    root holds img_align_celeba/ (or the Kaggle archive's nested img_align_celeba/img_align_celeba/),
+    list_attr_celeba.txt and list_eval_partition.txt. crop=None takes the central 178×178 square;
+    background="grey" | "blur" reads training/prepare_data.py's variants (see variant_path).
+    Listed images missing on disk are left out and counted in skipped_files.
+    """
+
+    prepare_name = "celeba"
+
+    def __init__(self, root: str | Path, split: str = "train", size: int = 64,
+                 attributes: Sequence[str] | None = None, background: str = "original",
+                 crop: int | None = None) -> None:
+        root = _existing_dir(root, "CelebA")
+        if split not in SPLITS:
+            raise ValueError(f"unknown CelebA split {split!r}; choose one of {', '.join(SPLITS)}")
+        super().__init__(root, size, crop, background)
+        images = root / "img_align_celeba"
+        if not images.is_dir():
+            raise FileNotFoundError(f"CelebA: expected the folder {images} (img_align_celeba/ from the CelebA "
+                                    "release: the aligned and cropped 178x218 JPEGs)")
+        if (images / "img_align_celeba").is_dir():  # the Kaggle archive nests the folder once more
+            images = images / "img_align_celeba"
+        names, fnames, labels = _read_celeba_attributes(root / "list_attr_celeba.txt")
+        partition = _read_celeba_partition(root / "list_eval_partition.txt")
+        self._require_variant()
+        missing = [f for f in fnames if f not in partition]
+        if missing:
+            raise ValueError(f"CelebA: {len(missing)} image(s) of list_attr_celeba.txt are not in "
+                             f"list_eval_partition.txt, e.g. {missing[0]}")
+        cols = _select_names(names, attributes, "CelebA")
+        self.attribute_names = [names[c] for c in cols]
+        wanted = None if split == "all" else SPLIT_NAMES.index(split)
+        rows = [i for i, f in enumerate(fnames) if wanted is None or partition[f] == wanted]
+        rel = images.relative_to(root)
+        self.files = [rel / fnames[i] for i in rows]
+        self.labels = labels[rows][:, cols]
+        self._drop_missing(images)
+
+    def _drop_missing(self, images: Path) -> None:
+        # one directory listing (~50 ms for 202,599 files) instead of a stat per image
+        present = set(os.listdir(images))
+        keep = [i for i, f in enumerate(self.files) if f.name in present]
+        if self.files and not keep:
+            raise FileNotFoundError(f"CelebA: none of the {len(self.files)} listed images is in {images}, "
+                                    f"e.g. {self.files[0].name}; extract img_align_celeba.zip there")
+        gone = sorted(set(range(len(self.files))) - set(keep))
+        for i in gone:
+            self._skip(str(self.root / self.files[i]), "missing", warn=False)
+        if gone:
+            log.warning("CelebA: %d listed image(s) missing from %s are left out, e.g. %s",
+                        len(gone), images, self.files[gone[0]].name)
+        self._keep(keep)
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"label file {path} is not valid JSON: {err}") from None
+
+
+def _read_csv(path: Path) -> dict[str, dict[str, str]]:
+    """labels.csv -> {relative file name: {column: value}}; the file column is named or first."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        if len(fields) < 2:
+            raise ValueError(f"{path}: expected a header with a file-name column and attribute columns")
+        key = next((c for c in fields if c.strip().lower() in _CSV_KEYS), fields[0])
+        return {Path(row[key].strip()).as_posix(): {c: row[c] for c in fields if c != key}
+                for row in reader if (row.get(key) or "").strip()}
+
+
+def _label_matrix(records: list[dict | None], wanted: Sequence[str] | None, files: list[Path],
+                  order: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, list[int]]:
+    """Per-file label dicts -> (names, [M,A] {0,1}, kept file indices); unlabelled files dropped."""
+    kept = [i for i, r in enumerate(records) if r]
+    if not kept:
+        return [], np.zeros((0, 0), dtype=np.float32), []
+    if wanted is None:
+        common = [k for k in records[kept[0]] if all(k in records[i] for i in kept)]
+        if order is not None:
+            common = [k for k in order if k in common]
+        scalar = (bool, int, float, str, np.number, np.bool_)
+        wanted = [k for k in common if all(isinstance(records[i][k], scalar) for i in kept)
+                  and is_binary([records[i][k] for i in kept])]
+    for name in wanted:
+        lacking = [i for i in kept if name not in records[i]]
+        if lacking:
+            raise ValueError(f"attribute {name!r} is missing from the labels of {len(lacking)} image(s), "
+                             f"e.g. {files[lacking[0]]}")
+    cols = [to_binary([records[i][name] for i in kept], name) for name in wanted]
+    matrix = np.stack(cols, axis=1) if cols else np.zeros((len(kept), 0), dtype=np.float32)
+    return list(wanted), matrix, kept
+
+
+class ImageFolder(_FileFaces):
+    """Any folder of jpg/jpeg/png/webp/bmp images (recursive), with optional JSON or CSV labels.
+
+    labels: "json" (a flat {attribute: value} file beside each image, same stem), "csv"
+    (root/labels.csv: a file-name column, then attribute columns), "none", or None to detect.
+    Attributes default to every binary column all labelled images share; images without
+    labels are left out (counted in `unlabelled`). split "all" keeps everything; "train" |
+    "valid" | "test" take a balanced 80/10/10 split (seed split_seed) over the attributes.
+    """
+
+    def __init__(self, root: str | Path, size: int = 64, labels: str | None = None,
+                 attributes: Sequence[str] | None = None, background: str = "original",
+                 split: str = "all", crop: int | None = None, check: bool = True, split_seed: int = 0) -> None:
+        root = _existing_dir(root, type(self).__name__)
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        super().__init__(root, size, crop, background)
+        self.files = find_images(root)
+        if not self.files:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
+        self._require_variant()
+        records = self._records(labels)
+        self._apply_labels(records, attributes)
+        if check:
+            self._check_headers()
+            if not self.files:
+                raise ValueError(f"none of the images under {root} is readable, e.g. {self.skipped_files[:3]}")
+        self._keep(split_indices(self.labels, self.attribute_names, split, seed=split_seed))
+
+    def _records(self, labels: str | None) -> list[dict | None] | None:
+        if labels is not None and labels not in _LABEL_MODES:
+            raise ValueError(f"unknown labels={labels!r}; choose one of {', '.join(_LABEL_MODES)} or None to detect")
+        detect = labels is None
+        csv_path = self.root / "labels.csv"
+        if labels is None:
+            labels = "csv" if csv_path.is_file() else "json"
+        if labels == "none":
+            return None
+        if labels == "csv":
+            if not csv_path.is_file():
+                raise FileNotFoundError(f"labels='csv' reads {csv_path} (a file-name column, then attributes); "
+                                        "not found")
+            table = _read_csv(csv_path)
+            return [table.get(f.as_posix(), table.get(f.name)) for f in self.files]
+        jsons = [self.root / f.with_suffix(".json") for f in self.files]
+        found = [p.is_file() for p in jsons]
+        if not any(found):
+            if detect:
+                return None
+            raise FileNotFoundError(f"labels='json' reads <image stem>.json beside each image under {self.root}; "
+                                    "none found")
+        return [_load_json(p) if ok else None for p, ok in zip(jsons, found)]
+
+    def _apply_labels(self, records: list[dict | None] | None, attributes: Sequence[str] | None,
+                      order: Sequence[str] | None = None) -> None:
+        self.unlabelled = 0
+        if records is None:
+            if attributes:
+                raise ValueError(f"attributes {list(attributes)} requested but {self.root} has no labels")
+            self.labels = np.zeros((len(self.files), 0), dtype=np.float32)
+            return
+        records = [r if isinstance(r, dict) else None for r in records]
+        names, matrix, kept = _label_matrix(records, attributes, self.files, order)
+        if not names and attributes is None:  # no binary attribute to learn: keep every image
+            log.warning("labels under %s share no binary attribute; loading without attributes", self.root)
+            self.labels = np.zeros((len(self.files), 0), dtype=np.float32)
+            return
+        if not kept:
+            raise ValueError(f"none of the {len(self.files)} images under {self.root} has a usable label; "
+                             "check the label file names, or pass labels='none'")
+        self.unlabelled = len(self.files) - len(kept)
+        if self.unlabelled:
+            log.warning("%d of %d images under %s have no labels and are left out",
+                        self.unlabelled, len(self.files), self.root)
+        self.files = [self.files[i] for i in kept]
+        self.attribute_names, self.labels = names, matrix
+
+
+class FFHQ(ImageFolder):
+    """FFHQ as an image folder, with FFHQ-Features-Dataset JSON mapped to CelebA-named attributes.
+
+    Labels come from <stem>.json beside each image, or from labels_dir/<stem>.json (default:
+    root/json/ when present, the Features-Dataset layout). Accepted forms: the Face API list
+    [{"faceAttributes": {...}}], {"faceAttributes": {...}} or flat {"gender", "age", ...}; see
+    transforms.ffhq_attributes for the mapping. `ages` holds each image's age (NaN if unknown);
+    age_range=(lo, hi) keeps lo <= age < hi, e.g. (15, inf) for seed 000's over-15 faces.
+    """
+
+    prepare_name = "ffhq"
+
+    def __init__(self, root: str | Path, size: int = 128, labels: str | None = None,
+                 attributes: Sequence[str] | None = None, background: str = "original",
+                 split: str = "all", crop: int | None = None, labels_dir: str | Path | None = None,
+                 young_age: float = 30.0, age_range: tuple[float, float] | None = None,
+                 check: bool = True, split_seed: int = 0) -> None:
+        self._labels_dir = None if labels_dir is None else Path(labels_dir)
+        self._young_age, self._age_range = young_age, age_range
+        super().__init__(root, size, labels, attributes, background, split, crop, check, split_seed)
+
+    def _records(self, labels: str | None) -> list[dict | None] | None:
+        if labels not in (None, "json", "none"):
+            raise ValueError(f"FFHQ labels must be 'json', 'none' or None (detect), got {labels!r}")
+        folder = self._labels_dir
+        if folder is None and (self.root / "json").is_dir():
+            folder = self.root / "json"
+        paths = [(folder / f"{f.stem}.json") if folder else self.root / f.with_suffix(".json") for f in self.files]
+        self.ages = np.full(len(self.files), np.nan, dtype=np.float32)
+        if labels == "none":
+            return None
+        found = [p.is_file() for p in paths]
+        if not any(found):
+            if labels is None:
+                return None
+            raise FileNotFoundError(f"FFHQ labels='json': no <stem>.json found in {folder or self.root}")
+        records: list[dict | None] = []
+        for k, (p, ok) in enumerate(zip(paths, found)):
+            try:
+                attrs, self.ages[k] = ffhq_attributes(_load_json(p), self._young_age) if ok else ({}, np.nan)
+            except ValueError as err:
+                raise ValueError(f"{p}: {err}") from None
+            records.append(attrs or None)
+        return records
+
+    def _apply_labels(self, records: list[dict | None] | None, attributes: Sequence[str] | None,
+                      order: Sequence[str] | None = None) -> None:
+        if self._age_range is not None and records is None:
+            raise ValueError("age_range needs FFHQ JSON labels with ages; none were found or labels='none'")
+        ages, before = self.ages, {f: k for k, f in enumerate(self.files)}
+        super()._apply_labels(records, attributes, FFHQ_ATTRIBUTES)
+        self.ages = ages[[before[f] for f in self.files]]
+        if self._age_range is not None:
+            lo, hi = self._age_range
+            self._keep(np.flatnonzero((self.ages >= lo) & (self.ages < hi)))
+
+    def _keep(self, idx: Sequence[int] | np.ndarray) -> None:
+        idx = np.asarray(idx, dtype=np.int64)
+        super()._keep(idx)
+        self.ages = self.ages[idx]
+
+
+def _offline_flag() -> str | None:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return var
+    return None
+
+
+def _offline_message(repo_id: str, why: str) -> str:
+    return (f"cannot download the Hugging Face dataset {repo_id!r}: {why}. Either run with network "
+            "access (and HF_HUB_OFFLINE / HF_DATASETS_OFFLINE unset), or download it first where there is "
+            f"network, e.g. `datasets.load_dataset({repo_id!r}).save_to_disk(DIR)` or "
+            f"`hf download --repo-type dataset {repo_id} --local-dir DIR`, and pass DIR instead")
+
+
+def _open_hub(source: str, split: str, revision: str | None) -> Any:
+    """A datasets.Dataset from a save_to_disk folder, a local data folder/file, or a Hub id."""
+    import datasets  # lazy: importing datasets costs ~1.3 s
+
+    path = Path(source).expanduser()
+    if path.exists():
+        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                if split not in ds:
+                    raise ValueError(f"split {split!r} not in {path}; available: {list(ds)}")
+                ds = ds[split]
+            return ds
+        if path.is_file():
+            builders = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
+            if path.suffix.lower() not in builders:
+                raise ValueError(f"{path}: expected a save_to_disk folder, a data folder or one of {list(builders)}")
+            return datasets.load_dataset(builders[path.suffix.lower()], data_files=str(path), split=split)
+        return datasets.load_dataset(str(path), split=split)
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1:
+        raise FileNotFoundError(f"dataset path {path} does not exist (and is not a Hub id 'owner/name')")
+    flag = _offline_flag()
+    if flag:
+        raise ConnectionError(_offline_message(source, f"{flag}=1 is set (offline mode)"))
+    try:
+        return datasets.load_dataset(source, split=split, revision=revision)
+    except ConnectionError as err:
+        raise ConnectionError(_offline_message(source, f"the Hub is unreachable ({err})")) from err
+
+
+def _hub_attribute_columns(ds: Any, image_column: str) -> list[str]:
+    """Columns whose type can hold a binary label (bool, ints, floats, 2-class ClassLabel) and do."""
+    import datasets
+
+    numeric = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+               "float16", "float32", "float64")
+    cols = []
+    for name, feature in ds.features.items():
+        if name == image_column:
+            continue
+        if isinstance(feature, datasets.ClassLabel) and feature.num_classes == 2:
+            cols.append(name)
+        elif isinstance(feature, datasets.Value) and feature.dtype in numeric:
+            cols.append(name)
+    if not cols:
+        return []
+    values = ds.select_columns(cols).with_format("numpy")[:]
+    return [c for c in cols if is_binary(values[c])]
+
+
+class HubDataset(FaceDataset):
+    """A Hugging Face dataset (Hub id, save_to_disk folder or local data folder/file) as FaceDataset.
+
+    attribute_columns=None takes every binary column (bool, 0/1, ±1, 2-class ClassLabel); []
+    takes none. Hub ids need the network: offline, the error says how to download first.
+    """
+
+    def __init__(self, repo_id_or_path: str, split: str = "train", image_column: str = "image",
+                 attribute_columns: Sequence[str] | None = None, size: int = 64,
+                 crop: int | None = None, revision: str | None = None) -> None:
+        super().__init__(size, crop)
+        import datasets
+
+        ds = _open_hub(str(repo_id_or_path), split, revision)
+        if image_column not in ds.column_names:
+            raise ValueError(f"image column {image_column!r} not in the dataset; columns: {ds.column_names}")
+        cols = _hub_attribute_columns(ds, image_column) if attribute_columns is None else list(attribute_columns)
+        unknown = [c for c in cols if c not in ds.column_names]
+        if unknown:
+            raise ValueError(f"attribute column(s) {unknown} not in the dataset; columns: {ds.column_names}")
+        values = ds.select_columns(cols).with_format("numpy")[:] if cols else {}
+        self.attribute_names = cols
+        self.labels = (np.stack([to_binary(values[c], c) for c in cols], axis=1) if cols
+                       else np.zeros((len(ds), 0), dtype=np.float32))
+        images = ds.select_columns([image_column])
+        if isinstance(ds.features[image_column], datasets.Image):
+            # undecoded bytes let load_image use JPEG draft decoding and keep decode errors ours
+            images = images.cast_column(image_column, datasets.Image(decode=False))
+        self._images, self.image_column, self.source = images, image_column, str(repo_id_or_path)
+
+    def _name(self, i: int) -> str:
+        return f"{self.source}[{i}]"
+
+    def _load(self, i: int) -> tuple[Image.Image, np.ndarray | None]:
+        return _cell_image(self._images[i][self.image_column], self.size, self.crop), None
+
+
+def _cell_image(value: Any, size: int, crop: int | None) -> Image.Image:
+    """One image cell of a HF dataset (bytes/path dict, path, PIL or uint8 array) -> size×size RGB."""
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return load_image(io.BytesIO(value["bytes"]), size, crop)
+        if value.get("path"):
+            return load_image(value["path"], size, crop)
+        raise ValueError("image cell has neither bytes nor path")
+    if isinstance(value, str):
+        return load_image(value, size, crop)
+    if isinstance(value, Image.Image):
+        return center_crop_resize(value, size, crop)
+    arr = np.asarray(value)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+        raise ValueError(f"image cell of type {type(value).__name__} is not a uint8 image")
+    return center_crop_resize(Image.fromarray(arr), size, crop)
+
+
+SYNTH_SPLIT_SEED_STRIDE = 1_000_003  # synthfaces "splits" are disjoint seeds: seed + k * stride
+
+
+def build_dataset(name: str, root: str | None = None, size: int = 64, split: str = "train",
+                  background: str = "original", **kw: Any) -> Dataset:
+    """One FaceDataset by name: "synthfaces" | "celeba" | "ffhq" | "folder" | "hub" (root = Hub id or path)."""
+    if name not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    if split not in SPLITS and name != "hub":
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if name == "synthfaces":
+        from facelab.data.synthfaces import SynthFaces
+
+        k = SPLIT_NAMES.index(split) if split in SPLIT_NAMES else 0
+        seed = int(kw.pop("seed", 0)) + k * SYNTH_SPLIT_SEED_STRIDE
+        return SynthFaces(size=size, seed=seed, background=background, **kw)
+    if name == "hub":
+        if background != "original":
+            raise ValueError("background variants need a local dataset root: save the Hub dataset as an image "
+                             "folder, run training/prepare_data.py on it and use name='folder'")
+        source = kw.pop("repo_id", root)
+        if source is None:
+            raise ValueError("build_dataset('hub') needs root=<Hub id or local path>")
+        return HubDataset(source, split=split, size=size, **kw)
+    if root is None:
+        raise ValueError(f"build_dataset({name!r}) needs root=<dataset folder>")
+    cls = {"celeba": CelebA, "ffhq": FFHQ, "folder": ImageFolder}[name]
+    return cls(root, size=size, split=split, background=background, **kw)
