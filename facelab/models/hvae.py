@@ -1,0 +1,278 @@
+"""HierarchicalVAE: a VD-VAE/NVAE-style top-down VAE with latent groups at rising resolution.
+
+Likelihood: each pixel channel gets a discretised logistic (default) or discretised Gaussian over
+the 256 bins of 8-bit data, so ``recon`` and ``kl_k`` are nats per dimension (D = C·H·W) and
+``bpd`` = (recon + Σ kl_k) / ln 2 is the negative ELBO in bits/dim, comparable with VD-VAE's
+numbers. ``loss`` = recon + β·Σ kl_k. Images out of ``decode``/``sample`` are the likelihood's
+per-pixel mean (clamped to [-1, 1]), not pixel noise drawn from it.
+
+Layout: a pixel-unshuffle stem folds patch_size×patch_size pixels into channels (and a
+pixel-shuffle head unfolds the likelihood parameters), so the nets run at image_size/patch_size:
+patch_size=2 makes 64×64 training ~6× cheaper on CPU; patch_size=1 is VD-VAE's full-resolution
+layout. The bottom-up encoder keeps its last activation at every resolution; the top-down decoder
+starts from a learned state at the coarsest resolution and, per resolution, runs that resolution's
+latent groups (``group_resolutions``, coarse to fine) then ``dec_blocks`` plain blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
+from torch import nn
+
+from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
+from facelab.models.hvae_blocks import Block, LatentGroup, discretized_log_prob, gaussian_kl, quantize
+
+#: picks z_k given (k, top-down state h, prior mean, prior log-std)
+Picker = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _resolutions(image_size: int, group_resolutions: Sequence[int]) -> list[int]:
+    """Resolutions the nets visit, fine to coarse: the halving chain down to 4 plus every group's."""
+    if not group_resolutions:
+        raise ValueError("need at least one latent group")
+    for r in group_resolutions:
+        if r < 1 or r > image_size or image_size % r or r & (r - 1):
+            raise ValueError(f"group resolution {r} must be a power of two dividing image_size {image_size}")
+    if list(group_resolutions) != sorted(group_resolutions):
+        raise ValueError("group_resolutions must rise (top-down order: coarse to fine)")
+    chain, r = set(group_resolutions), image_size
+    while r >= max(4, min(group_resolutions)):
+        chain.add(r)
+        r //= 2
+    return sorted(chain, reverse=True)
+
+
+class HierarchicalVAE(LatentModel):
+    """Top-down hierarchical VAE (VD-VAE/NVAE) with per-level KL, temperatures and fixed-level sampling."""
+
+    kind = "hvae"
+    is_encoder = True
+
+    @register_to_config
+    def __init__(self, image_size: int = 64, in_channels: int = 3, width: int = 64,
+                 bottleneck_ratio: float = 0.25, group_resolutions: Sequence[int] = (1, 4, 4, 8, 8),
+                 latent_channels: int | Sequence[int] = 16, enc_blocks: int = 1, dec_blocks: int = 1,
+                 patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
+                 beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0):
+        super().__init__()
+        if likelihood not in ("logistic", "gaussian"):
+            raise ValueError(f"likelihood must be 'logistic' or 'gaussian', got {likelihood!r}")
+        self._group_res = [int(r) for r in group_resolutions]
+        n_groups = len(self._group_res)
+        zcs = [int(latent_channels)] * n_groups if isinstance(latent_channels, int) else list(latent_channels)
+        if len(zcs) != n_groups:
+            raise ValueError(f"latent_channels has {len(zcs)} entries for {n_groups} groups")
+        self._zcs = zcs
+        if patch_size < 1 or image_size % patch_size:
+            raise ValueError(f"patch_size {patch_size} must divide image_size {image_size}")
+        self._res_down = _resolutions(image_size // patch_size, self._group_res)
+        self._res_up = self._res_down[::-1]
+        mid = max(1, int(width * bottleneck_ratio))
+        self._build_encoder(in_channels * patch_size ** 2, width, mid, enc_blocks)
+        self._build_decoder(in_channels * patch_size ** 2, width, mid, dec_blocks)
+        # VD-VAE's update guard: how many optimiser steps were skipped, saved with the weights
+        self.register_buffer("skipped_updates", torch.zeros((), dtype=torch.long), persistent=True)
+
+    def _build_encoder(self, stem_in: int, width: int, mid: int, n_blocks: int) -> None:
+        """Stem (pixel-unshuffle + 3x3 conv) plus n_blocks residual blocks per resolution, fine to coarse."""
+        scale = math.sqrt(1.0 / max(1, n_blocks * len(self._res_down)))
+        self.stem = nn.Conv2d(stem_in, width, 3, padding=1)
+        self.enc = nn.ModuleList(
+            nn.Sequential(*[Block(width, mid, width, r, out_scale=scale) for _ in range(n_blocks)])
+            for r in self._res_down)
+
+    def _build_decoder(self, head_out: int, width: int, mid: int, n_blocks: int) -> None:
+        """Learned start state, latent groups then n_blocks plain blocks per resolution, output head."""
+        scale = math.sqrt(1.0 / max(1, len(self._group_res) + n_blocks * len(self._res_up)))
+        r0 = self._res_up[0]
+        self.h0 = nn.Parameter(torch.zeros(1, width, r0, r0))
+        self.groups = nn.ModuleList(
+            LatentGroup(width, mid, zc, r, scale) for zc, r in zip(self._zcs, self._group_res))
+        self.dec = nn.ModuleList(
+            nn.Sequential(*[Block(width, mid, width, r, out_scale=scale) for _ in range(n_blocks)])
+            for r in self._res_up)
+        self._stage_groups = [[k for k, gr in enumerate(self._group_res) if gr == r] for r in self._res_up]
+        # (mean, log-scale) for every pixel channel of a patch; pixel_shuffle unfolds them
+        self.head = nn.Conv2d(width, 2 * head_out, 3, padding=1)
+
+    # ---- latent contract -------------------------------------------------------------------
+
+    @property
+    def latent_levels(self) -> list[LevelSpec]:
+        """One level per latent group, coarse to fine: z_k of shape (C_k, r_k, r_k)."""
+        return [LevelSpec(f"z{k}", (c, r, r)) for k, (c, r) in enumerate(zip(self._zcs, self._group_res))]
+
+    def beta_at(self, step: int) -> float:
+        """KL weight at a training step: beta, linearly warmed up over beta_warmup_steps if set."""
+        warm = int(self.config.beta_warmup_steps)
+        frac = 1.0 if warm <= 0 else min(1.0, step / warm)
+        return float(self.config.beta) * frac
+
+    def _encoder(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Bottom-up pass: the last activation at every resolution."""
+        h = self.stem(F.pixel_unshuffle(x, self.config.patch_size))
+        acts = {}
+        for r, blocks in zip(self._res_down, self.enc):
+            if h.shape[-1] != r:
+                h = F.avg_pool2d(h, h.shape[-1] // r)
+            h = blocks(h)
+            acts[r] = h
+        return acts
+
+    def _walk(self, n: int, pick: Picker, stop: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Top-down pass choosing each z_k with pick; with stop=k, return the state just before group k."""
+        h = self.h0.expand(n, -1, -1, -1)
+        zs: list[torch.Tensor] = []
+        for i, r in enumerate(self._res_up):
+            if h.shape[-1] != r:
+                h = F.interpolate(h, size=(r, r), mode="nearest")
+            for k in self._stage_groups[i]:
+                if k == stop:
+                    return h, zs
+                pm, plogstd, feat = self.groups[k].prior_params(h)
+                z = pick(k, h, pm, plogstd)
+                zs.append(z)
+                h = self.groups[k].merge(h, feat, z)
+            h = self.dec[i](h)
+        return h, zs
+
+    def _head(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pixel likelihood mean and log-scale (fp32)."""
+        out = F.pixel_shuffle(self.head(F.gelu(h)), self.config.patch_size).float()
+        c = out.shape[1] // 2
+        return out[:, :c], out[:, c:]
+
+    def _as_batch(self, k: int, z: torch.Tensor, n: int) -> torch.Tensor:
+        """Level-k latent as [n, C, r, r] on this device: [C, r, r] broadcasts, [1, ...] expands."""
+        shape = self.latent_levels[k].shape
+        z = torch.as_tensor(z, device=self.device, dtype=torch.float32)
+        if tuple(z.shape) == tuple(shape):
+            z = z.unsqueeze(0)
+        if tuple(z.shape[1:]) != tuple(shape) or z.shape[0] not in (1, n):
+            want = ", ".join(map(str, (n, *shape)))
+            raise ValueError(f"level {k} needs shape [{want}], got {list(z.shape)}")
+        return z.expand(n, *shape)
+
+    # ---- training --------------------------------------------------------------------------
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """Negative ELBO per dimension with per-level KL: {"loss", "recon", "kl", "kl_k", "beta", "bpd"}."""
+        x = quantize(batch["image"].to(self.device, torch.float32))
+        acts = self._encoder(x)
+        kls: list[torch.Tensor] = []
+
+        def pick(k: int, h: torch.Tensor, pm: torch.Tensor, plogstd: torch.Tensor) -> torch.Tensor:
+            qm, qlogstd = self.groups[k].posterior_params(h, acts[self._group_res[k]], pm, plogstd)
+            kls.append(gaussian_kl(qm, qlogstd, pm, plogstd).flatten(1).sum(1).mean())
+            return qm + torch.exp(qlogstd) * torch.randn_like(qm)
+
+        h, _ = self._walk(x.shape[0], pick)
+        mean, log_scale = self._head(h)
+        dims = x[0].numel()
+        log_px = discretized_log_prob(x, mean, log_scale, self.config.likelihood)
+        recon = -log_px.flatten(1).sum(1).mean() / dims
+        kl_levels = [kl / dims for kl in kls]
+        kl = torch.stack(kl_levels).sum()
+        beta = self.beta_at(step)
+        out = {"loss": recon + beta * kl, "recon": recon, "kl": kl,
+               "beta": torch.tensor(beta, device=x.device), "bpd": (recon + kl) / math.log(2)}
+        out.update({f"kl_{k}": v for k, v in enumerate(kl_levels)})
+        return out
+
+    def loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """Training losses for one batch (calls forward so DDP hooks run)."""
+        return self(batch, step)
+
+    def configure_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        """AdamW with VD-VAE's settings (betas 0.9/0.9, weight decay 0.01); lr defaults to 2e-4."""
+        opt = torch.optim.AdamW(self.parameters(), lr=2e-4 if lr is None else lr,
+                                betas=(0.9, 0.9), eps=1e-8, weight_decay=0.01)
+        return {"model": opt}
+
+    def should_skip_update(self, grad_norm: float | torch.Tensor) -> bool:
+        """True (and counted in skipped_updates) for a non-finite norm or one above grad_skip_threshold."""
+        g = float(grad_norm)
+        threshold = float(self.config.grad_skip_threshold)
+        skip = not math.isfinite(g) or (threshold > 0 and g > threshold)
+        if skip:
+            self.skipped_updates += 1
+        return skip
+
+    # ---- inference -------------------------------------------------------------------------
+
+    def encode(self, images: torch.Tensor, **kwargs) -> list[torch.Tensor]:
+        """Posterior means per level; each is computed given the state built from the means above it."""
+        x = quantize(images.to(self.device, torch.float32))
+        acts = self._encoder(x)
+
+        def pick(k: int, h: torch.Tensor, pm: torch.Tensor, plogstd: torch.Tensor) -> torch.Tensor:
+            return self.groups[k].posterior_params(h, acts[self._group_res[k]], pm, plogstd)[0]
+
+        return self._walk(x.shape[0], pick)[1]
+
+    def decode(self, levels: list[torch.Tensor], **kwargs) -> torch.Tensor:
+        """Images in [-1, 1] from one latent per level (all levels given)."""
+        if len(levels) != len(self._group_res):
+            raise ValueError(f"decode needs {len(self._group_res)} levels, got {len(levels)}")
+        n = max(z.shape[0] if z.dim() == 4 else 1 for z in levels)
+        zs = [self._as_batch(k, z, n) for k, z in enumerate(levels)]
+        h, _ = self._walk(n, lambda k, h, pm, plogstd: zs[k])
+        return self._head(h)[0].clamp(-1, 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: Temperature = 1.0, generator: torch.Generator | None = None,
+               fixed: dict[int, torch.Tensor] | None = None, return_latents: bool = False,
+               **kwargs) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Draw n images; levels in fixed are kept exactly, the rest come from the prior given those above."""
+        temps = level_temperatures(temperature, len(self._group_res))
+        fixed_b = {int(k): self._as_batch(int(k), z, n) for k, z in (fixed or {}).items()}
+
+        def pick(k: int, h: torch.Tensor, pm: torch.Tensor, plogstd: torch.Tensor) -> torch.Tensor:
+            if k in fixed_b:
+                return fixed_b[k]
+            return self._draw(pm, plogstd, temps[k], generator)
+
+        h, zs = self._walk(n, pick)
+        images = self._head(h)[0].clamp(-1, 1)
+        return (images, zs) if return_latents else images
+
+    @staticmethod
+    def _draw(pm: torch.Tensor, plogstd: torch.Tensor, t: float,
+              generator: torch.Generator | None) -> torch.Tensor:
+        """pm + t·σ·ε; t = 0 returns the prior mean itself (no noise, no 0·inf)."""
+        if t == 0:
+            return pm
+        return pm + t * torch.exp(plogstd) * randn(pm.shape, generator, pm.device)
+
+    def _prior(self, previous: list[torch.Tensor], n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and log-std of level len(previous) given the frozen levels before it."""
+        k = len(previous)
+        if k >= len(self._group_res):
+            raise ValueError(f"all {k} levels already given")
+        if n is None:
+            n = max([z.shape[0] for z in previous if z.dim() == 4] or [1])
+        zs = [self._as_batch(j, z, n) for j, z in enumerate(previous)]
+        h, _ = self._walk(n, lambda j, h, pm, plogstd: zs[j], stop=k)
+        pm, plogstd, _ = self.groups[k].prior_params(h)
+        return pm, plogstd
+
+    @torch.no_grad()
+    def prior_params(self, previous: list[torch.Tensor],
+                     n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and std of level len(previous) given the frozen levels before it."""
+        pm, plogstd = self._prior(previous, n)
+        return pm, torch.exp(plogstd)
+
+    @torch.no_grad()
+    def sample_level(self, k: int, previous: list[torch.Tensor], n: int | None = None,
+                     temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw level k from the prior given frozen levels 0..k-1 (seed 000's level-by-level sampling)."""
+        if len(previous) != k:
+            raise ValueError(f"sample_level({k}) needs the {k} levels before it, got {len(previous)}")
+        pm, plogstd = self._prior(previous, n)
+        return self._draw(pm, plogstd, float(temperature), generator)
