@@ -66,6 +66,7 @@ class TrainConfig:
     num_samples: int = 64
     report_to: str = "tensorboard"
     ema_decay: float | None = None
+    trace_ranks: bool = False  # each rank writes its batch indices + final weights to output_dir/ranks/
 
 
 @dataclass
@@ -109,6 +110,8 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
             return None
         raise ConfigError(f"{key}: expected null, got {value!r}")
     if origin is Literal:
+        if value is False and "no" in get_args(tp):  # YAML 1.1 reads a bare `no` as false
+            return "no"
         if value in get_args(tp):
             return value
         raise ConfigError(f"{key}: {value!r} is not one of {list(get_args(tp))}")

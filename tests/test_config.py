@@ -43,3 +43,7 @@ def test_override_syntax_error():
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config("nope.yaml")
+
+
+def test_yaml_no_means_no_mixed_precision():
+    assert load_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"

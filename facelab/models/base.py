@@ -89,3 +89,7 @@ class LatentModel(ModelMixin, ConfigMixin):
     def decode(self, levels: list[torch.Tensor], **kwargs) -> torch.Tensor:
         """Images from latents (one tensor per level)."""
         raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    def reconstruct(self, images: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Decode the posterior means of images (encoding models only)."""
+        return self.decode(self.encode(images, **kwargs), **kwargs)

@@ -1,0 +1,99 @@
+"""Model cards (README.md of a bundle) from the run config and the training results.
+
+Plain text built from facelab.json metadata, so the card and the metadata never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+_KIND_NAMES = {
+    "vae": "variational autoencoder (VAE / β-VAE)",
+    "cvae": "conditional VAE",
+    "hvae": "hierarchical VAE (VD-VAE/NVAE-style, top-down latent groups)",
+    "dcgan": "DCGAN",
+    "stylegan": "StyleGAN (progressive growing, EMA generator)",
+}
+
+
+def _front_matter(meta: dict[str, Any]) -> str:
+    """Hub YAML header: library, tags, dataset."""
+    tags = ["facelab", "face-generation", str(meta.get("kind", "model")),
+            f"background-{meta.get('background', 'original')}"]
+    header = {"library_name": "facelab", "license": "mit", "tags": tags,
+              "pipeline_tag": "unconditional-image-generation"}
+    return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    """A two-column markdown table."""
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) or "—"
+    return "—" if value is None else str(value).replace("|", "\\|")
+
+
+def _lrs(lrs: dict[str, float] | None) -> str:
+    """Peak learning rate per optimizer: "generator 0.002, discriminator 0.002"."""
+    return ", ".join(f"{name} {lr:.4g}" for name, lr in (lrs or {}).items())
+
+
+def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The 'training details' rows: data, steps, batch, optimiser, precision, processes, time."""
+    run = meta.get("run_config") or {}
+    train, data = run.get("train", {}), run.get("data", {})
+    info = meta.get("training") or {}
+    return [
+        ("dataset", f"{meta.get('dataset')} ({data.get('split', 'train')} split)"),
+        ("background", meta.get("background")),
+        ("image size", f"{meta.get('image_size')} px"),
+        ("steps", info.get("steps", train.get("max_steps"))),
+        ("images seen", info.get("images_seen")),
+        ("global batch size", train.get("batch_size")),
+        ("learning rate", _lrs(info.get("learning_rates")) or train.get("learning_rate") or "model default"),
+        ("LR schedule", f"{train.get('lr_scheduler')} (warm-up {train.get('lr_warmup_steps', 0)} steps)"),
+        ("gradient clip", train.get("gradient_clip")),
+        ("mixed precision", train.get("mixed_precision")),
+        ("processes", info.get("num_processes")),
+        ("device", info.get("device")),
+        ("training time", f"{info['seconds']:.0f} s" if "seconds" in info else None),
+        ("seed", train.get("seed")),
+    ]
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """README.md text for a bundle: what it is, how it was trained, final losses, how to load it."""
+    kind = str(meta.get("kind", "model"))
+    title = (f"facelab {kind}: {meta.get('dataset')} {meta.get('image_size')} px, "
+             f"{meta.get('background', 'original')} background")
+    parts = [_front_matter(meta), f"# {title}\n",
+             f"A {_KIND_NAMES.get(kind, kind)} trained with `training/train.py` of facelab.\n",
+             "![samples](samples.png)\n", "## Training details\n", _table(training_rows(meta)) + "\n"]
+    losses = meta.get("final_losses") or {}
+    if losses:
+        parts += ["## Final losses\n", "Mean over the last logging interval, averaged across processes.\n",
+                  _table(sorted(losses.items())) + "\n"]
+    metrics = meta.get("metrics") or {}
+    if metrics:
+        parts += ["## Metrics\n", _table(sorted(metrics.items())) + "\n"]
+    names = meta.get("attribute_names") or []
+    if names:
+        parts += ["## Attributes\n", ", ".join(f"`{n}`" for n in names) + "\n"]
+    params = (meta.get("run_config") or {}).get("model", {}).get("params", {})
+    if params:
+        parts += ["## Model configuration\n", "```yaml\n" + yaml.safe_dump(params, sort_keys=True) + "```\n"]
+    parts += ["## Usage\n", "```python\nfrom facelab.hub import load_bundle\n\n"
+              "bundle = load_bundle(\"path/or/user/repo\")\n"
+              f"images = bundle.model.sample(16{', attributes=...' if kind == 'cvae' else ''})"
+              "  # [16, 3, H, W] in [-1, 1]\n```\n",
+              "The full run configuration is in `facelab.json` (`run_config`).\n"]
+    return "\n".join(parts)
