@@ -1,0 +1,1 @@
+"""Metrics: disentanglement scores (and, later, FID, attribute classifier, background share)."""
