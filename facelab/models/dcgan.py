@@ -1,0 +1,177 @@
+"""DCGAN (Radford et al. 2015; seed 004): transposed-conv generator, strided-conv discriminator.
+
+One LatentModel holds both networks so a single bundle saves them. The training loop calls
+``forward(batch, step, phase)`` once per phase; each phase only leaves gradients on its own
+network (the other one runs without grad or with detached weights), so no optimizer ever sees
+stale gradients from the other phase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
+from torch import nn
+from torch.func import functional_call
+
+from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
+from facelab.models.progressive import max_level_for
+
+PHASES = ("generator", "discriminator")
+
+
+def frozen_call(module: nn.Module, *args, **kwargs):
+    """Run module with its parameters detached: gradients reach the inputs, never the weights.
+
+    Used for D in the generator phase; unlike toggling requires_grad it is safe under DDP.
+    """
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, params, args, kwargs)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily put module in eval mode (BatchNorm uses running stats: one z, one image)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def check_phase(phase: str) -> None:
+    """Refuse unknown phase names early, with the valid ones listed."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+
+
+class DCGANGenerator(nn.Sequential):
+    """z [N, nz, 1, 1] -> 4×4 -> ... -> image_size, channels halving per 2× upsampling."""
+
+    def __init__(self, nz: int, ngf: int, image_size: int):
+        n_up = max_level_for(image_size)
+        if n_up < 1:
+            raise ValueError(f"DCGAN needs image_size ≥ 8, got {image_size}")
+        ch = ngf * 2 ** (n_up - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, ch, 4, 1, 0, bias=False),
+                                   nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        super().__init__(*layers)
+
+
+class DCGANDiscriminator(nn.Sequential):
+    """image -> strided convs (no BN on the first, as in the paper) -> one logit per image."""
+
+    def __init__(self, ndf: int, image_size: int):
+        n_down = max_level_for(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        ch = ndf
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2),
+                       nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False), nn.Flatten(0)]
+        super().__init__(*layers)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's init: conv weights N(0, 0.02), BatchNorm γ ~ N(1, 0.02), β = 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGAN(LatentModel):
+    """DCGAN with the non-saturating loss; one latent level z of size nz.
+
+    Sampling runs the generator in eval mode (BatchNorm running statistics) so an image depends
+    on its own z only, never on the rest of the batch.
+    """
+
+    kind = "dcgan"
+    is_gan = True
+
+    @register_to_config
+    def __init__(self, image_size: int = 64, nz: int = 100, ngf: int = 64, ndf: int = 64,
+                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999):
+        super().__init__()
+        self.generator = DCGANGenerator(nz, ngf, image_size)
+        self.discriminator = DCGANDiscriminator(ndf, image_size)
+        self.apply(dcgan_init)
+
+    @property
+    def latent_levels(self) -> list[LevelSpec]:
+        """One level: the generator input z ~ N(0, I) of size nz."""
+        return [LevelSpec("z", (int(self.config.nz),))]
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images [N,3,S,S] in [-1, 1] from given latents z [N, nz] (eval-mode BatchNorm)."""
+        with eval_mode(self.generator):
+            return self.generator(z.to(self.device, self.dtype)[:, :, None, None])
+
+    def draw_z(self, n: int, temperature: Temperature = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latents z ~ N(0, temperature² I), reproducible given a torch.Generator."""
+        (t,) = level_temperatures(temperature, 1)
+        return randn((n, self.config.nz), generator, self.device) * t
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: Temperature = 1.0,
+               generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
+        """n images in [-1, 1]; temperature scales z."""
+        return self.generate(self.draw_z(n, temperature, generator))
+
+    @torch.no_grad()
+    def sample_with_latents(self, n: int, temperature: Temperature = 1.0,
+                            generator: torch.Generator | None = None
+                            ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """n images and their latents [z] (one tensor per latent level), for probes."""
+        z = self.draw_z(n, temperature, generator)
+        return self.generate(z), [z]
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int = 0,
+                phase: str = "generator") -> dict[str, torch.Tensor]:
+        """Loss of one phase on a batch of real images; "loss" is what that phase minimises."""
+        check_phase(phase)
+        real = batch["image"]
+        z = torch.randn(real.shape[0], self.config.nz, 1, 1, device=real.device)
+        if phase == "generator":
+            logits = frozen_call(self.discriminator, self.generator(z)).float()
+            loss = F.softplus(-logits).mean()  # non-saturating: maximise log D(G(z))
+            return {"loss": loss, "g_loss": loss.detach(), "d_fake": logits.detach().mean()}
+        with torch.no_grad():
+            fake = self.generator(z)
+        real_logits = self.discriminator(real.to(fake.dtype)).float()
+        fake_logits = self.discriminator(fake).float()
+        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return {"loss": loss, "d_loss": loss.detach(), "d_real": real_logits.detach().mean(),
+                "d_fake": fake_logits.detach().mean()}
+
+    def generator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """forward(batch, step, "generator")."""
+        return self(batch, step=step, phase="generator")
+
+    def discriminator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """forward(batch, step, "discriminator")."""
+        return self(batch, step=step, phase="discriminator")
+
+    def configure_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        """Adam for G and for D with the DCGAN paper's β1 = 0.5 (0.9 oscillates, seed 004)."""
+        lr = float(lr if lr is not None else self.config.lr)
+        betas = (self.config.beta1, self.config.beta2)
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
+
+    def after_step(self, step: int, images_seen: int) -> dict[str, float]:
+        """Nothing to do after an optimizer step (no EMA, no schedule)."""
+        return {}
