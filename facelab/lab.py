@@ -1,29 +1,343 @@
 """FaceLab: the service the app calls. Holds cached bundles; every method takes plain values
-and returns PIL images / numbers, so the UI stays a thin layer and the API is testable alone."""
+and returns PIL images / numbers / figures, so the UI stays a thin layer and the API is testable alone.
+
+The work is done by one module per concern: lab_bundles (catalogue), lab_latents (codes per model
+kind), lab_traverse, lab_morph, lab_style, lab_conditional, lab_background, lab_results.
+Nothing here is per user: the app keeps per-session values in gr.State.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from facelab.data import background, synthfaces
+from facelab.hub import Bundle
+from facelab.imaging import from_pil, to_pil
+from facelab.lab_bundles import ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources
+from facelab.lab_latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
+from facelab.lab_photos import prepare_photo
+
+__all__ = ["FaceLab", "LabError", "FaceSpec"]
+MAX_GENERATE = 64
+START_SOURCES = ("seed", "example", "photo")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+@dataclass
+class FaceSpec:
+    """Where a face comes from: a seed (sampled from the prior), synthetic example #seed or a photo (encoded)."""
+
+    source: str = "seed"
+    seed: int = 0
+    photo: Any = None
+
+
+def _noop(frac: float, desc: str) -> None:
+    return None
+
+
+def _photo_key(photo: Any) -> str:
+    """Content hash of an upload (path or PIL image): the same photo hits the same cache entry."""
+    h = hashlib.sha1()
+    if isinstance(photo, Image.Image):
+        h.update(photo.tobytes())
+    elif isinstance(photo, (str, Path)) and Path(photo).is_file():
+        h.update(Path(photo).read_bytes())
+    else:
+        h.update(repr(photo).encode())
+    return h.hexdigest()
 
 
 @dataclass
 class FaceLab:
     """Cached models and the operations the app exposes; safe to share between sessions."""
 
-    model_sources: list[str] = field(default_factory=list)
-    device: str = "cpu"
-    _bundles: dict[str, Any] = field(default_factory=dict, repr=False)
-    _errors: dict[str, str] = field(default_factory=dict, repr=False)
+    model_sources: list[str] | None = None  # None: every bundle folder under assets/
+    device: str | None = None  # None: the GPU when there is one
+    rembg_model: str = field(default_factory=lambda: os.environ.get("FACELAB_REMBG_MODEL", "u2net"))
+    classifier_path: str | None = field(default_factory=lambda: os.environ.get("FACELAB_CLASSIFIER"))
+    assets_dir: Path = ASSETS_DIR
+    _catalog: BundleCatalog | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _classifiers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _work_dir: str | None = field(default=None, repr=False)
 
-    # ---- synthetic faces -------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if self.model_sources is None:
+            self.model_sources = default_sources(self.assets_dir)
+        self.device = self.device or default_device()
+        self._catalog = BundleCatalog(list(self.model_sources), self.device)
+
+    # ---- models ------------------------------------------------------------------------
+    @property
+    def catalog(self) -> BundleCatalog:
+        """The bundle catalogue (each bundle loaded once)."""
+        assert self._catalog is not None
+        return self._catalog
+
+    def load(self, progress: ProgressFn | None = None) -> list[list[str]]:
+        """Load every model now (cold start) and return the model table."""
+        self.catalog.load_all(progress)
+        return self.models_table()
+
+    def models_table(self) -> list[list[str]]:
+        """[name, kind, size, data, status] for every source, failed ones with their error."""
+        return self.catalog.status_rows()
+
+    def models_message(self) -> str:
+        """One line about the catalogue: how many models are ready, or what to do when none is."""
+        ready, total = len(self.catalog.names()), len(self.catalog.entries())
+        if not ready:
+            return self.catalog.empty_message()
+        broken = total - ready
+        return f"{ready} model(s) ready" + (f"; {broken} failed to load (see the table)" if broken else "")
+
+    def model_names(self, need: str = "any") -> list[str]:
+        """Loaded models able to do something: any, encoder, stylegan, probed, conditional."""
+        tests = {
+            "any": lambda b: True,
+            "encoder": lambda b: b.model.is_encoder,
+            "stylegan": lambda b: b.model.kind == "stylegan",
+            "probed": lambda b: "probes" in b.extras,
+            "conditional": lambda b: b.model.kind == "cvae" or "probes" in b.extras,
+        }
+        if need not in tests:
+            raise ValueError(f"unknown capability {need!r}; choose one of {', '.join(tests)}")
+        return self.catalog.names(tests[need])
+
+    def bundle(self, name: str | None) -> Bundle:
+        """The loaded bundle called name (LabError when unknown or broken)."""
+        return self.catalog.get(name)
+
+    def model_info(self, name: str | None) -> dict[str, Any]:
+        """What the UI needs to adapt to a model: kind, levels, style inputs, attributes."""
+        from facelab.lab_conditional import target_attributes
+
+        b = self.bundle(name)
+        m = b.model
+        return {"name": b.name, "kind": m.kind, "image_size": m.image_size, "is_encoder": m.is_encoder,
+                "levels": [s.name for s in edit_levels(b)], "num_ws": int(m.num_ws) if m.kind == "stylegan" else 0,
+                "attributes": target_attributes(b), "probed": "probes" in b.extras}
+
+    # ---- faces -------------------------------------------------------------------------
+    def prepare_photo(self, photo: Any, size: int = 128) -> tuple[Image.Image, str]:
+        """An upload checked, normalised and face-cropped to size×size, and how the face was found."""
+        return prepare_photo(photo, int(size))
+
+    def photo_face(self, photo: Any, size: int, cache: dict | None = None) -> tuple[Image.Image, str]:
+        """prepare_photo through a caller-owned cache (the app passes the session's gr.State dict)."""
+        key = (_photo_key(photo), int(size))
+        if cache is not None and key in cache:
+            return cache[key]
+        out = prepare_photo(photo, int(size))
+        if cache is not None:
+            if len(cache) >= 4:  # a session needs its last few photos, not all of them
+                cache.pop(next(iter(cache)))
+            cache[key] = out
+        return out
+
+    def face_code(self, b: Bundle, face: FaceSpec, temperature: float = 1.0, psi: float = 1.0,
+                  cache: dict | None = None) -> tuple[Code, str]:
+        """One face's code: sampled from the seed, or the uploaded photo encoded; and a note on how."""
+        if face.source not in START_SOURCES:
+            raise LabError(f"a face comes from one of {', '.join(START_SOURCES)}; got {face.source!r}")
+        if face.source == "seed":
+            return random_code(b, 1, int(face.seed), temperature, psi), f"seed {int(face.seed)}"
+        require_encoder(b)  # before touching the photo: a GAN cannot use it anyway
+        if face.source == "example":
+            img = self.example_face(int(face.seed), b.model.image_size, str(b.meta.get("background") or "original"))
+            return encode(b, from_pil(img)[None]), f"synthetic example {int(face.seed)}"
+        img, how = self.photo_face(face.photo, b.model.image_size, cache)
+        return encode(b, from_pil(img)[None]), f"photo ({how})"
+
+    def example_face(self, number: int, size: int, variant: str = "original") -> Image.Image:
+        """Synthetic face #number (factors from the prior) in a background variant, size×size."""
+        # rendered at the model's size, as its training data was (tiny sizes: rendered at the minimum, resized)
+        img = self.synth_face(self.random_factors(number), number, max(int(size), synthfaces.MIN_SIZE))[variant]
+        return img if img.size == (int(size),) * 2 else img.resize((int(size), int(size)), Image.LANCZOS)
+
+    def example_photos(self) -> list[str]:
+        """Example photos shipped in assets/examples (none is fine)."""
+        folder = Path(self.assets_dir) / "examples"
+        return sorted(str(p) for p in folder.glob("*") if p.suffix.lower() in PHOTO_SUFFIXES) \
+            if folder.is_dir() else []
+
+    # ---- generate ----------------------------------------------------------------------
+    def generate(self, name: str | None, n: int, seed: int, temperature: float = 1.0,
+                 level_temperatures: Sequence[float] | None = None, psi: float = 1.0,
+                 progress: ProgressFn | None = None) -> list[Image.Image]:
+        """n samples from the prior (HVAE: one temperature per level; StyleGAN: truncation ψ)."""
+        b = self.bundle(name)
+        if not 1 <= int(n) <= MAX_GENERATE:
+            raise LabError(f"number of samples must be between 1 and {MAX_GENERATE}, got {n}")
+        temps: Any = float(temperature)
+        if b.model.kind == "hvae":
+            k = len(b.model.latent_levels)
+            given = [float(t) for t in (level_temperatures or [])] or [float(temperature)]
+            temps = (given + [given[-1]] * k)[:k]  # levels beyond the sliders repeat the last value
+        (progress or _noop)(0.0, f"sampling {n} faces from {b.name}")
+        return to_pil(sample_images(b, int(n), int(seed), temps, float(psi)))
+
+    # ---- conditional sampling ------------------------------------------------------------
+    def target_choices(self, name: str | None) -> list[str]:
+        """'Attribute = 1' / 'Attribute = 0' picks for the conditional tab."""
+        from facelab.lab_conditional import target_attributes
+
+        return [f"{a} = {v}" for a in target_attributes(self.bundle(name)) for v in (1, 0)]
+
+    def classifier(self, b: Bundle) -> Any | None:
+        """The image attribute classifier judging b's samples (explicit, in the bundle, or in assets/)."""
+        candidates = [self.classifier_path, b.path / "attribute_classifier", b.path / "classifier",
+                      Path(self.assets_dir) / "attribute_classifier"]
+        for cand in candidates:
+            if cand and (Path(cand) / "config.json").is_file():
+                key = str(Path(cand).resolve())
+                with self._lock:
+                    if key not in self._classifiers:
+                        from facelab.metrics.attributes import load_attribute_classifier
+
+                        self._classifiers[key] = load_attribute_classifier(key, self.device)
+                    return self._classifiers[key]
+        return None
+
+    def conditional(self, name: str | None, targets: Sequence[str] | dict[str, int], n: int, seed: int,
+                    method: str = "rejection", variant: str = "per_level", levels: Sequence[str] | None = None,
+                    progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Samples meeting attribute targets, the acceptance rate, and the classifier's verdict per sample."""
+        from facelab.lab_conditional import parse_targets, sample
+        from facelab.lab_present import conditional_report
+
+        b = self.bundle(name)
+        goals = parse_targets(targets)
+        (progress or _noop)(0.0, f"sampling under {goals}")
+        out = sample(b, goals, int(n), int(seed), method, variant, levels, self.classifier(b))
+        hvae = b.model.kind == "hvae"  # only the HVAE has per-level vs cumulative classifiers and levels
+        return conditional_report(out, method, variant if hvae else None, levels if hvae else None)
+
+    # ---- traversal -----------------------------------------------------------------------
+    def axis_choices(self, name: str | None, level: str | None, kind: str) -> list[str]:
+        """The axes a traversal can use on a level: dimensions, PCs or attribute names."""
+        from facelab.lab_traverse import axis_choices
+
+        return axis_choices(self.bundle(name), level, kind)
+
+    def traversal(self, name: str | None, level: str | None, kind: str, axes: Sequence[str], span: float,
+                  steps: int, face: FaceSpec, psi: float = 1.0, cache: dict | None = None,
+                  progress: ProgressFn | None = None) -> tuple[Image.Image, dict[str, Any]]:
+        """Seed 001's traversal grid: one row per axis, columns from -span to +span."""
+        from facelab.lab_present import traversal_figure
+        from facelab.lab_traverse import make_axes, traverse
+
+        b = self.bundle(name)
+        chosen = make_axes(b, level, kind, axes)
+        (progress or _noop)(0.1, "encoding the start face" if face.source == "photo" else "sampling the start")
+        start, how = self.face_code(b, face, psi=psi, cache=cache)
+        (progress or _noop)(0.4, f"decoding {len(chosen)}×{int(steps)} faces")
+        images = traverse(b, start, level, chosen, span, steps)
+        return traversal_figure(images, chosen, span, steps, how)
+
+    # ---- morphing and arithmetic -----------------------------------------------------------
+    def morph(self, name: str | None, a: FaceSpec, b_face: FaceSpec, frames: int = 8, method: str = "spherical",
+              fps: float = 8.0, cache: dict | None = None,
+              progress: ProgressFn | None = None) -> tuple[Image.Image, str, dict[str, Any]]:
+        """Frame strip, animated GIF path and info for a morph from face a to face b."""
+        from facelab.lab_morph import morph
+        from facelab.lab_present import morph_outputs
+
+        b = self.bundle(name)
+        (progress or _noop)(0.1, "placing both faces in latent space")
+        code_a, how_a = self.face_code(b, a, cache=cache)
+        code_b, how_b = self.face_code(b, b_face, cache=cache)
+        (progress or _noop)(0.4, f"decoding {int(frames)} frames")
+        images = to_pil(morph(b, code_a, code_b, frames, method))
+        strip, gif, info = morph_outputs(images, fps)
+        info.update({"from": how_a, "to": how_b, "interpolation": method})
+        return strip, self._save(gif, ".gif"), info
+
+    def arithmetic(self, name: str | None, face: FaceSpec, level: str | None, terms: dict[str, float],
+                   cache: dict | None = None) -> tuple[Image.Image, dict[str, Any]]:
+        """Seeds 003/004's vector arithmetic: the face, each edit alone, and all edits together."""
+        from facelab.lab_morph import arithmetic
+        from facelab.lab_render import labelled_grid
+
+        b = self.bundle(name)
+        start, how = self.face_code(b, face, cache=cache)
+        images, labels, key = arithmetic(b, start, level, terms)
+        strip, layout = labelled_grid([to_pil(images)], col_labels=labels)
+        return strip, {**layout.as_dict(), "start": how, "labels": labels, "directions": key}
+
+    # ---- style mixing ----------------------------------------------------------------------
+    def style_mix(self, name: str | None, row_seeds: str | Sequence[int], col_seeds: str | Sequence[int],
+                  first: int, last: int, psi: float = 1.0) -> tuple[Image.Image, dict[str, Any]]:
+        """Seed 002's style blending grid: row faces keep their styles except layers first..last from columns."""
+        from facelab.lab_present import style_figure
+        from facelab.lab_style import layer_range, parse_seeds, style_mix
+
+        b = self.bundle(name)
+        rows, cols = parse_seeds(row_seeds, "row seeds"), parse_seeds(col_seeds, "column seeds")
+        layers = layer_range(b, first, last)
+        row_img, col_img, mixed = style_mix(b, rows, cols, layers, psi)
+        return style_figure(row_img, col_img, mixed, rows, cols, layers)
+
+    # ---- background ------------------------------------------------------------------------
+    def background_variants(self, source: str, example_seed: int = 0, photo: Any = None,
+                            cache: dict | None = None) -> Any:
+        """Original / grey / blur variants and mask of a synthetic example or an uploaded photo."""
+        from facelab.lab_background import WORK_SIZE, example_variants, photo_variants
+
+        if source not in ("example", "photo"):
+            raise LabError(f"the face comes from 'example' or 'photo'; got {source!r}")
+        key = ("background", source, int(example_seed) if source == "example" else _photo_key(photo))
+        if cache is not None and key in cache:
+            return cache[key]
+        if source == "example":
+            seed = int(example_seed)
+            out = example_variants(self.synth_face(self.random_factors(seed), seed, WORK_SIZE))
+        else:
+            face, how = self.photo_face(photo, WORK_SIZE, cache)
+            out = photo_variants(face, how, self.rembg_model)
+        if cache is not None:
+            cache[key] = out
+        return out
+
+    def background_compare(self, names: Sequence[str], variants: Any) -> dict[str, Any]:
+        """Reconstructions, PCA curves, background share and metric table for models trained on each variant."""
+        from facelab.lab_present import background_report
+
+        if not names:
+            raise LabError("pick at least one model to compare (e.g. one trained on original, one on grey)")
+        return background_report([self.bundle(n) for n in names], variants)
+
+    # ---- results ---------------------------------------------------------------------------
+    def results(self, name: str | None) -> dict[str, Any]:
+        """Per bundle: summary, metrics, probe tables, disentanglement, FID, PCA spectrum, curves, samples."""
+        from facelab.lab_present import results_report
+
+        return results_report(self.bundle(name))
+
+    # ---- files -----------------------------------------------------------------------------
+    def _save(self, data: bytes, suffix: str) -> str:
+        """Write bytes to the lab's scratch folder under a content name (same content, same file)."""
+        with self._lock:
+            if self._work_dir is None:
+                self._work_dir = tempfile.mkdtemp(prefix="facelab-")
+        path = Path(self._work_dir) / f"{hashlib.sha1(data).hexdigest()[:16]}{suffix}"
+        if not path.exists():
+            tmp = path.with_suffix(path.suffix + f".{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return str(path)
+
+    # ---- synthetic faces -------------------------------------------------------------------
     @staticmethod
     def factor_choices() -> dict[str, list[tuple[str, int]]]:
         """Per factor, (label, value) pairs for UI pickers."""

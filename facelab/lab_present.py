@@ -1,0 +1,127 @@
+"""Turn the lab's tensors and records into what each tab shows: captioned images, grids, tables, figures."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from facelab.hub import Bundle
+from facelab.imaging import to_pil
+from facelab.lab_conditional import Conditioned, precision
+from facelab.lab_render import gif_bytes, labelled_grid
+
+
+def conditional_report(out: Conditioned, method: str, variant: str | None,
+                       levels: Sequence[str] | None) -> dict[str, Any]:
+    """Images with per-sample verdict captions, a summary, and a verdict table."""
+    names = list(out.targets)
+    captions, rows = [], []
+    for i in range(len(out.images)):
+        if out.verdict is not None:
+            probs = out.verdict[i]
+            marks = [(p > 0.5) == bool(out.targets[a]) for a, p in zip(names, probs)]
+            captions.append(" · ".join(f"{a} {p:.2f} {'✓' if m else '✗'}" for a, p, m in zip(names, probs, marks)))
+            rows.append([i, *[round(float(p), 3) for p in probs], "yes" if all(marks) else "no"])
+        else:
+            captions.append(f"probes: {'✓' if out.satisfied[i] else '✗'}")
+            rows.append([i, *["" for _ in names], "yes" if out.satisfied[i] else "no"])
+    rates = ", ".join(f"{k}: {v:.1%}" for k, v in out.acceptance_rate.items())
+    prec = precision(out)
+    lines = [f"**targets**: {', '.join(f'{a} = {v}' for a, v in out.targets.items())}",
+             f"**method**: {method}" + (f", {variant.replace('_', '-')} classifiers" if variant else "")
+             + (f", constrained levels {', '.join(levels)}" if levels else ""),
+             f"**acceptance rate**: {rates}",
+             f"**probes satisfied**: {out.satisfied.mean():.0%} of samples"]
+    if prec is not None:
+        lines.append("**image classifier precision**: " + ", ".join(f"{a} {p:.0%}" for a, p in prec.items()))
+    lines += [f"_{note}_" for note in out.notes]
+    verdict_head = [f"P({a})" for a in names]
+    return {"images": to_pil(out.images), "captions": captions, "summary": "  \n".join(lines),
+            "headers": ["sample", *verdict_head, "all targets met"], "rows": rows,
+            "acceptance_rate": dict(out.acceptance_rate), "precision": prec}
+
+
+def traversal_figure(images: torch.Tensor, axes: Sequence[Any], span: float, steps: int,
+                     how: str) -> tuple[Image.Image, dict[str, Any]]:
+    """Seed 001's layout: one labelled row per axis, offsets along the top."""
+    pics = to_pil(images)
+    steps = int(steps)
+    cells = [pics[r * steps:(r + 1) * steps] for r in range(len(axes))]
+    ts = torch.linspace(-float(span), float(span), steps).tolist()
+    grid, layout = labelled_grid(cells, [a.label for a in axes], [f"{t:+.2g}" for t in ts])
+    return grid, {"start": how, "axes": [a.label for a in axes], "offsets": [round(t, 4) for t in ts],
+                  **layout.as_dict()}
+
+
+def morph_outputs(frames: Sequence[Image.Image], fps: float) -> tuple[Image.Image, bytes, dict[str, Any]]:
+    """A labelled frame strip, an animated GIF (at the model's size) and info."""
+    n = len(frames)
+    strip, layout = labelled_grid([list(frames)], col_labels=[f"{i / max(1, n - 1):.2f}" for i in range(n)])
+    # the GIF at the strip's cell size: small models' faces stay visible, pixels unblurred
+    return strip, gif_bytes(frames, fps, layout.cell), {"frames": n, "fps": float(fps), **layout.as_dict()}
+
+
+def style_figure(row_img: torch.Tensor, col_img: torch.Tensor, mixed: torch.Tensor, rows: Sequence[int],
+                 cols: Sequence[int], layers: range) -> tuple[Image.Image, dict[str, Any]]:
+    """StyleGAN's mixing figure: column faces on top, row faces on the left, mixes inside."""
+    r_pics, c_pics, m_pics = to_pil(row_img), to_pil(col_img), to_pil(mixed)
+    blank = Image.new("RGB", c_pics[0].size, (255, 255, 255))
+    cells = [[blank, *c_pics]] + [[r_pics[i], *m_pics[i * len(cols):(i + 1) * len(cols)]] for i in range(len(rows))]
+    labels = ["", *[f"seed {s}" for s in cols]]
+    row_labels = ["", *[f"seed {s}" for s in rows]]
+    grid, layout = labelled_grid(cells, row_labels, labels)
+    return grid, {"row_seeds": list(rows), "column_seeds": list(cols),
+                  "layers_from_columns": [layers.start, layers.stop - 1], **layout.as_dict()}
+
+
+def background_report(bundles: Sequence[Bundle], variants: Any) -> dict[str, Any]:
+    """Each model's input variant beside its reconstruction, PCA curves, background share, metric table."""
+    from facelab.lab_background import comparison_plots, comparison_table, reconstruction
+
+    rows, labels, notes = [], [], []
+    for b in bundles:
+        pair, caption = reconstruction(b, variants)
+        if pair is None:
+            notes.append(caption)
+        else:
+            rows.append(list(pair))
+            labels.append(caption)
+    grid, layout = labelled_grid(rows, labels, ["input", "output"]) if rows else (None, None)
+    curves, shares = comparison_plots(bundles)
+    if curves is None:
+        notes.append("no bundle has a PCA basis yet (run training/probe.py)")
+    if shares is None:
+        notes.append("no bundle reports a background share of variance yet (run training/evaluate.py)")
+    return {"reconstructions": grid, "layout": None if layout is None else layout.as_dict(), "captions": labels,
+            "pca": curves, "share": shares, "headers": ["metric", *[b.name for b in bundles]],
+            "rows": comparison_table(bundles), "notes": notes}
+
+
+def results_report(bundle: Bundle) -> dict[str, Any]:
+    """Everything the Results tab shows for one bundle."""
+    from facelab.lab_results import (
+        DISENTANGLEMENT_KEYS, FID_KEYS, curves_figure, metric_notes, metrics, metrics_markdown, pick,
+        probe_tables_markdown, spectrum_figure, summary_markdown,
+    )
+
+    values = metrics(bundle)
+    curves, note = curves_figure(bundle)
+    spectrum = spectrum_figure(bundle)
+    samples = bundle.path / "samples.png"
+    how = f"`python training/evaluate.py {bundle.path}`"
+    return {
+        "summary": summary_markdown(bundle),
+        "metrics": metrics_markdown(values, "All metrics", f"none yet — run {how}")
+        + "".join(f"\n- {n}" for n in metric_notes(bundle)),
+        "probes": probe_tables_markdown(bundle),
+        "disentanglement": metrics_markdown(pick(values, DISENTANGLEMENT_KEYS), "Disentanglement",
+                                            f"not measured — run {how} (needs ground-truth factors)"),
+        "fid": metrics_markdown(pick(values, FID_KEYS), "FID / KID", f"not measured — run {how}"),
+        "spectrum": spectrum,
+        "spectrum_note": "" if spectrum is not None else "No PCA basis stored: run training/probe.py",
+        "curves": curves,
+        "curves_note": note,
+        "samples": str(samples) if samples.is_file() else None,
+    }

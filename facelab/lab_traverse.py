@@ -1,0 +1,138 @@
+"""Latent traversals (seed 001's figures): walk one latent level along chosen axes, one grid row per axis.
+
+An axis is a latent dimension (unit step along one coordinate), a PCA component (steps in units of
+that component's standard deviation, GANSpace-style) or an attribute direction from the bundle's
+probes. Offsets run over linspace(-span, span, steps), added to the start code's level; the other
+levels stay as they are, so with an odd number of steps the middle column is the start face itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from facelab.hub import Bundle
+from facelab.lab_bundles import LabError
+from facelab.lab_latents import Code, decode, edit_levels
+from facelab.lab_probes import directions, pca_basis
+
+AXIS_KINDS = ("latent dimension", "PCA component", "attribute direction")
+MAX_AXES = 16
+DEFAULT_AXES = 8
+_RANGE = re.compile(r"^(?:PC)?(\d+)\s*[-–:]\s*(?:PC)?(\d+)$", re.IGNORECASE)
+
+
+@dataclass
+class Axis:
+    """One traversal row: its label and its direction [d] in the level's flat coordinates."""
+
+    label: str
+    direction: torch.Tensor
+
+
+def level_index(bundle: Bundle, level: str | int | None) -> int:
+    """Index of an edit level given by name or index (None: the first)."""
+    names = [s.name for s in edit_levels(bundle)]
+    if level is None or level == "":
+        return 0
+    if isinstance(level, str) and level in names:
+        return names.index(level)
+    try:
+        k = int(level)
+    except (TypeError, ValueError):
+        k = -1
+    if not 0 <= k < len(names):
+        raise LabError(f"{bundle.name} has no latent level {level!r}; its levels are {', '.join(names)}")
+    return k
+
+
+def _expand(items: Sequence[str | int]) -> list[str]:
+    """Split comma lists and expand ranges such as '0-7' or 'PC1-PC4' into single items."""
+    out: list[str] = []
+    for item in items:
+        for part in (p.strip() for p in str(item).split(",")):
+            m = _RANGE.match(part)
+            if m:
+                lo, hi = int(m.group(1)), int(m.group(2))
+                prefix = "PC" if part.upper().startswith("PC") else ""
+                out += [f"{prefix}{i}" for i in range(lo, hi + 1)]
+            elif part:
+                out.append(part)
+    return out
+
+
+def axis_choices(bundle: Bundle, level: str | int | None, kind: str) -> list[str]:
+    """What the axis picker offers for a level and axis kind (PCs 1-based, as in papers)."""
+    k = level_index(bundle, level)
+    spec = edit_levels(bundle)[k]
+    if kind == AXIS_KINDS[0]:
+        return [str(i) for i in range(spec.size)]
+    if kind == AXIS_KINDS[1]:
+        return [f"PC{i + 1}" for i in range(len(pca_basis(bundle, spec.name, _single(bundle), spec.size).std))]
+    if kind == AXIS_KINDS[2]:
+        return sorted(directions(bundle, spec.name, _single(bundle), spec.size)[0])
+    raise LabError(f"axis kind must be one of {', '.join(AXIS_KINDS)}; got {kind!r}")
+
+
+def _single(bundle: Bundle) -> bool:
+    return len(bundle.model.latent_levels) == 1
+
+
+def _index(text: str, size: int, what: str, one_based: bool = False) -> int:
+    raw = text[2:] if text.upper().startswith("PC") else text
+    try:
+        i = int(raw) - (1 if one_based else 0)
+    except ValueError:
+        raise LabError(f"{what} {text!r} is not a number") from None
+    if not 0 <= i < size:
+        lo, hi = (1, size) if one_based else (0, size - 1)
+        raise LabError(f"{what} {text!r} is out of range ({lo}..{hi})")
+    return i
+
+
+def make_axes(bundle: Bundle, level: str | int | None, kind: str, which: Sequence[str | int]) -> list[Axis]:
+    """Axes of one kind on one level; empty `which` picks the first few (dims, PCs, or attributes)."""
+    k = level_index(bundle, level)
+    spec = edit_levels(bundle)[k]
+    items = _expand(which) or axis_choices(bundle, k, kind)[:DEFAULT_AXES]
+    if len(items) > MAX_AXES:
+        raise LabError(f"at most {MAX_AXES} axes at once (got {len(items)})")
+    if kind == AXIS_KINDS[0]:
+        eye = torch.eye(spec.size)
+        return [Axis(f"{spec.name}[{i}]", eye[i]) for i in (_index(t, spec.size, "dimension") for t in items)]
+    if kind == AXIS_KINDS[1]:
+        basis = pca_basis(bundle, spec.name, _single(bundle), spec.size)
+        out = []
+        for t in items:
+            i = _index(t, len(basis.std), "component", one_based=True)
+            vec = torch.as_tensor(basis.components[i] * basis.std[i], dtype=torch.float32)
+            out.append(Axis(f"PC{i + 1} ({basis.var_ratio[i]:.0%})", vec))
+        return out
+    vecs, _ = directions(bundle, spec.name, _single(bundle), spec.size)
+    unknown = [t for t in items if t not in vecs]
+    if unknown:
+        raise LabError(f"no direction for {unknown} on level {spec.name}; known: {', '.join(sorted(vecs))}")
+    return [Axis(t, torch.as_tensor(vecs[t], dtype=torch.float32)) for t in items]
+
+
+def offsets(span: float, steps: int) -> torch.Tensor:
+    """The steps offsets linspace(-span, span); validated."""
+    if not 2 <= int(steps) <= 21:
+        raise LabError(f"steps must be between 2 and 21, got {steps}")
+    if not 0 < float(span) <= 20:
+        raise LabError(f"range must be in (0, 20], got {span}")
+    return torch.linspace(-float(span), float(span), int(steps))
+
+
+def traverse(bundle: Bundle, start: Code, level: str | int | None, axes: Sequence[Axis],
+             span: float, steps: int) -> torch.Tensor:
+    """Images [len(axes)·steps, 3, S, S], row-major: row r walks axis r from -span to +span."""
+    k = level_index(bundle, level)
+    ts = offsets(span, steps)
+    base = start.take([0]).flat(k).float().cpu()  # [1, d]
+    dirs = torch.stack([a.direction.float() for a in axes])  # [R, d]
+    values = (base[None] + ts[None, :, None] * dirs[:, None, :]).reshape(-1, base.shape[1])
+    return decode(bundle, start.take([0]).with_flat(k, values))
