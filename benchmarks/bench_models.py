@@ -49,9 +49,14 @@ def discover_models() -> dict[str, type]:
 def build(cls: type, size: int, device: torch.device) -> torch.nn.Module:
     """Default config at this image size, at full resolution for progressive models."""
     model = cls(image_size=size).to(device).train()
-    if hasattr(model, "set_progress") and hasattr(model, "max_level"):
-        model.set_progress(model.max_level, 1.0)  # time the full-resolution network
+    pin_full_resolution(model)
     return model
+
+
+def pin_full_resolution(model: torch.nn.Module) -> None:
+    """Progressive models (StyleGAN): time the full-resolution network, not the 4×4 start."""
+    if hasattr(model, "set_progress") and hasattr(model, "max_level"):
+        model.set_progress(model.max_level, 1.0)
 
 
 def make_batch(model: torch.nn.Module, n: int, size: int, device: torch.device, seed: int = 0) -> dict:
@@ -81,8 +86,9 @@ def train_step(model: torch.nn.Module, opts: dict, batch: dict, step: int, autoc
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         opt.step()
-    if hasattr(model, "after_step"):
+    if hasattr(model, "after_step"):  # EMA etc. are part of a training step's cost
         model.after_step(step, (step + 1) * batch["image"].shape[0])
+        pin_full_resolution(model)  # after_step moves progressive models back by images seen
 
 
 def images_per_second(model: torch.nn.Module, batch: dict, precision: str, warmup: int,

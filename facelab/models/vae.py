@@ -90,7 +90,7 @@ class VAE(LatentModel):
         self.from_latent = nn.Linear(cfg.latent_dim + cond_dim, self.decoder.in_features)
         # always a parameter so checkpoints have one layout; frozen unless learned
         self.decoder_log_sigma = nn.Parameter(torch.tensor(float(cfg.log_sigma)),
-                                      requires_grad=bool(cfg.learn_sigma and cfg.recon == "gaussian"))
+                                              requires_grad=bool(cfg.learn_sigma and cfg.recon == "gaussian"))
         self.schedule = BetaSchedule(kind=cfg.beta_schedule, beta=cfg.beta, warmup_steps=cfg.warmup_steps,
                                      cycle_steps=cfg.cycle_steps, ratio=cfg.cycle_ratio, gamma=cfg.gamma,
                                      c_max=cfg.c_max, c_steps=cfg.c_steps)
