@@ -12,7 +12,6 @@ file is missing counts as unreadable.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from torch.utils.data import Dataset
 
 from facelab.data.background import check_variant
 from facelab.data.splits import SPLIT_NAMES, split_indices
-from facelab.data.transforms import (FFHQ_ATTRIBUTES, IMAGE_EXTENSIONS, center_crop_resize, check_header,
+from facelab.data.transforms import (FFHQ_ATTRIBUTES, IMAGE_EXTENSIONS, check_header,
                                      ffhq_attributes, is_binary, load_image, load_mask, to_binary)
 from facelab.imaging import from_pil
 
@@ -503,125 +502,6 @@ class FFHQ(ImageFolder):
         self.ages = self.ages[idx]
 
 
-def _offline_flag() -> str | None:
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return var
-    return None
-
-
-def _offline_message(repo_id: str, why: str) -> str:
-    return (f"cannot download the Hugging Face dataset {repo_id!r}: {why}. Either run with network "
-            "access (and HF_HUB_OFFLINE / HF_DATASETS_OFFLINE unset), or download it first where there is "
-            f"network, e.g. `datasets.load_dataset({repo_id!r}).save_to_disk(DIR)` or "
-            f"`hf download --repo-type dataset {repo_id} --local-dir DIR`, and pass DIR instead")
-
-
-def _open_hub(source: str, split: str, revision: str | None) -> Any:
-    """A datasets.Dataset from a save_to_disk folder, a local data folder/file, or a Hub id."""
-    import datasets  # lazy: importing datasets costs ~1.3 s
-
-    path = Path(source).expanduser()
-    if path.exists():
-        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                if split not in ds:
-                    raise ValueError(f"split {split!r} not in {path}; available: {list(ds)}")
-                ds = ds[split]
-            return ds
-        if path.is_file():
-            builders = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
-            if path.suffix.lower() not in builders:
-                raise ValueError(f"{path}: expected a save_to_disk folder, a data folder or one of {list(builders)}")
-            return datasets.load_dataset(builders[path.suffix.lower()], data_files=str(path), split=split)
-        return datasets.load_dataset(str(path), split=split)
-    if source.startswith(("/", ".", "~")) or source.count("/") > 1:
-        raise FileNotFoundError(f"dataset path {path} does not exist (and is not a Hub id 'owner/name')")
-    flag = _offline_flag()
-    if flag:
-        raise ConnectionError(_offline_message(source, f"{flag}=1 is set (offline mode)"))
-    try:
-        return datasets.load_dataset(source, split=split, revision=revision)
-    except ConnectionError as err:
-        raise ConnectionError(_offline_message(source, f"the Hub is unreachable ({err})")) from err
-
-
-def _hub_attribute_columns(ds: Any, image_column: str) -> list[str]:
-    """Columns whose type can hold a binary label (bool, ints, floats, 2-class ClassLabel) and do."""
-    import datasets
-
-    numeric = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-               "float16", "float32", "float64")
-    cols = []
-    for name, feature in ds.features.items():
-        if name == image_column:
-            continue
-        if isinstance(feature, datasets.ClassLabel) and feature.num_classes == 2:
-            cols.append(name)
-        elif isinstance(feature, datasets.Value) and feature.dtype in numeric:
-            cols.append(name)
-    if not cols:
-        return []
-    values = ds.select_columns(cols).with_format("numpy")[:]
-    return [c for c in cols if is_binary(values[c])]
-
-
-class HubDataset(FaceDataset):
-    """A Hugging Face dataset (Hub id, save_to_disk folder or local data folder/file) as FaceDataset.
-
-    attribute_columns=None takes every binary column (bool, 0/1, ±1, 2-class ClassLabel); []
-    takes none. Hub ids need the network: offline, the error says how to download first.
-    """
-
-    def __init__(self, repo_id_or_path: str, split: str = "train", image_column: str = "image",
-                 attribute_columns: Sequence[str] | None = None, size: int = 64,
-                 crop: int | None = None, revision: str | None = None) -> None:
-        super().__init__(size, crop)
-        import datasets
-
-        ds = _open_hub(str(repo_id_or_path), split, revision)
-        if image_column not in ds.column_names:
-            raise ValueError(f"image column {image_column!r} not in the dataset; columns: {ds.column_names}")
-        cols = _hub_attribute_columns(ds, image_column) if attribute_columns is None else list(attribute_columns)
-        unknown = [c for c in cols if c not in ds.column_names]
-        if unknown:
-            raise ValueError(f"attribute column(s) {unknown} not in the dataset; columns: {ds.column_names}")
-        values = ds.select_columns(cols).with_format("numpy")[:] if cols else {}
-        self.attribute_names = cols
-        self.labels = (np.stack([to_binary(values[c], c) for c in cols], axis=1) if cols
-                       else np.zeros((len(ds), 0), dtype=np.float32))
-        images = ds.select_columns([image_column])
-        if isinstance(ds.features[image_column], datasets.Image):
-            # undecoded bytes let load_image use JPEG draft decoding and keep decode errors ours
-            images = images.cast_column(image_column, datasets.Image(decode=False))
-        self._images, self.image_column, self.source = images, image_column, str(repo_id_or_path)
-
-    def _name(self, i: int) -> str:
-        return f"{self.source}[{i}]"
-
-    def _load(self, i: int) -> tuple[Image.Image, np.ndarray | None]:
-        return _cell_image(self._images[i][self.image_column], self.size, self.crop), None
-
-
-def _cell_image(value: Any, size: int, crop: int | None) -> Image.Image:
-    """One image cell of a HF dataset (bytes/path dict, path, PIL or uint8 array) -> size×size RGB."""
-    if isinstance(value, dict):
-        if value.get("bytes"):
-            return load_image(io.BytesIO(value["bytes"]), size, crop)
-        if value.get("path"):
-            return load_image(value["path"], size, crop)
-        raise ValueError("image cell has neither bytes nor path")
-    if isinstance(value, str):
-        return load_image(value, size, crop)
-    if isinstance(value, Image.Image):
-        return center_crop_resize(value, size, crop)
-    arr = np.asarray(value)
-    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-        raise ValueError(f"image cell of type {type(value).__name__} is not a uint8 image")
-    return center_crop_resize(Image.fromarray(arr), size, crop)
-
-
 SYNTH_SPLIT_SEED_STRIDE = 1_000_003  # synthfaces "splits" are disjoint seeds: seed + k * stride
 
 
@@ -642,6 +522,8 @@ def build_dataset(name: str, root: str | None = None, size: int = 64, split: str
         if background != "original":
             raise ValueError("background variants need a local dataset root: save the Hub dataset as an image "
                              "folder, run training/prepare_data.py on it and use name='folder'")
+        from facelab.data.hub_dataset import HubDataset
+
         source = kw.pop("repo_id", root)
         if source is None:
             raise ValueError("build_dataset('hub') needs root=<Hub id or local path>")
@@ -650,3 +532,12 @@ def build_dataset(name: str, root: str | None = None, size: int = 64, split: str
         raise ValueError(f"build_dataset({name!r}) needs root=<dataset folder>")
     cls = {"celeba": CelebA, "ffhq": FFHQ, "folder": ImageFolder}[name]
     return cls(root, size=size, split=split, background=background, **kw)
+
+
+def __getattr__(name: str) -> Any:
+    """HubDataset lives in facelab.data.hub_dataset (it imports FaceDataset from here)."""
+    if name == "HubDataset":
+        from facelab.data.hub_dataset import HubDataset
+
+        return HubDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
