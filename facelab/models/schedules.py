@@ -7,7 +7,6 @@ the ``step`` the training loop passes to ``forward``: no callback has to reach i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -82,8 +81,9 @@ def _ramp(step: int, steps: int) -> float:
 
 def inverse_sigmoid_factor(step: int, total_steps: int, steepness: float = 10.0) -> float:
     """LR multiplier falling along an inverse sigmoid from 1 at step 0 towards 0 at total_steps (seed 002)."""
-    t = min(max(step, 0), max(total_steps, 1)) / max(total_steps, 1)
-    return (1.0 / (1.0 + math.exp(steepness * (t - 0.5)))) * (1.0 + math.exp(-steepness / 2))
+    from facelab.models.progressive import inverse_sigmoid_decay  # one formula for both callers
+
+    return inverse_sigmoid_decay(step, max(total_steps, 1), steepness)
 
 
 def make_lr_scheduler(optimizer: torch.optim.Optimizer, name: str = "constant", warmup_steps: int = 0,
