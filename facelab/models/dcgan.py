@@ -91,7 +91,31 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class DCGAN(LatentModel):
+class AdversarialModel(LatentModel):
+    """What DCGAN and StyleGAN share: the two training phases and one Adam per network.
+
+    Subclasses define forward(batch, step, phase), `generator`, `discriminator` and config fields
+    lr, beta1, beta2 (DCGAN: β1 = 0.5, as the DCGAN paper — 0.9 oscillates, seed 004; StyleGAN:
+    β = (0, 0.99), its mapping net's ×0.01 LR living in the equalized-LR scaling).
+    """
+
+    def generator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """forward(batch, step, "generator")."""
+        return self(batch, step=step, phase="generator")
+
+    def discriminator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        """forward(batch, step, "discriminator")."""
+        return self(batch, step=step, phase="discriminator")
+
+    def configure_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        """Adam(lr, (beta1, beta2), eps 1e-8) for the generator and for the discriminator."""
+        lr = float(lr if lr is not None else self.config.lr)
+        kw = {"lr": lr, "betas": (self.config.beta1, self.config.beta2), "eps": 1e-8}
+        return {"generator": torch.optim.Adam(self.generator.parameters(), **kw),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), **kw)}
+
+
+class DCGAN(AdversarialModel):
     """DCGAN with the non-saturating loss; one latent level z of size nz.
 
     Sampling runs the generator in eval mode (BatchNorm running statistics) so an image depends
@@ -157,20 +181,6 @@ class DCGAN(LatentModel):
         return {"loss": loss, "d_loss": loss.detach(), "d_real": real_logits.detach().mean(),
                 "d_fake": fake_logits.detach().mean()}
 
-    def generator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        """forward(batch, step, "generator")."""
-        return self(batch, step=step, phase="generator")
-
-    def discriminator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        """forward(batch, step, "discriminator")."""
-        return self(batch, step=step, phase="discriminator")
-
-    def configure_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        """Adam for G and for D with the DCGAN paper's β1 = 0.5 (0.9 oscillates, seed 004)."""
-        lr = float(lr if lr is not None else self.config.lr)
-        betas = (self.config.beta1, self.config.beta2)
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
 
     def after_step(self, step: int, images_seen: int) -> dict[str, float]:
         """Nothing to do after an optimizer step (no EMA, no schedule)."""

@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 
-from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
-from facelab.models.dcgan import check_phase, frozen_call
+from facelab.models.base import LevelSpec, Temperature, level_temperatures, randn
+from facelab.models.dcgan import AdversarialModel, check_phase, frozen_call
 from facelab.models.progressive import (ProgressiveSchedule, blend_reals, level_resolution,
                                         max_level_for, resize_to)
 from facelab.models.stylegan_layers import ProgressiveDiscriminator, StyleGenerator, truncate
 
 
-class StyleGAN(LatentModel):
+class StyleGAN(AdversarialModel):
     """Progressively grown StyleGAN-2-style generator with a ProGAN-style discriminator.
 
     Sampling uses the EMA generator unless ``use_ema=False``. Temperature: z is normalised
@@ -220,20 +220,6 @@ class StyleGAN(LatentModel):
         out["d_loss"] = loss.detach()
         return {"loss": loss, **out}
 
-    def generator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        """forward(batch, step, "generator")."""
-        return self(batch, step=step, phase="generator")
-
-    def discriminator_loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        """forward(batch, step, "discriminator")."""
-        return self(batch, step=step, phase="discriminator")
-
-    def configure_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        """Adam(β=(0, 0.99)) for G and D; the mapping net's ×0.01 LR is in its equalized-LR scaling."""
-        lr = float(lr if lr is not None else self.config.lr)
-        kw = {"lr": lr, "betas": (self.config.beta1, self.config.beta2), "eps": 1e-8}
-        return {"generator": torch.optim.Adam(self.generator.parameters(), **kw),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), **kw)}
 
     @torch.no_grad()
     def update_ema(self, beta: float) -> None:
