@@ -137,8 +137,9 @@ def _build_conditional_tab(lab: FaceLab) -> None:
                                   allow_custom_value=True, label="targets (e.g. Male = 0, Eyeglasses = 1)")
             n = gr.Slider(1, 64, value=16, step=1, label="number of samples")
             seed = gr.Number(0, precision=0, label="seed")
-            method = gr.Radio(["rejection", "shift"], value="rejection", label="method",
-                              info="rejection: redraw until the probe agrees; shift: move across the boundary")
+            method = gr.Radio(["rejection", "shift", "nearest"], value="rejection", label="method",
+                              info="rejection: redraw until the probe agrees; shift: move across each boundary "
+                                   "without moving the others; nearest: the smallest move onto the target side")
             hvae = bool(start) and lab.model_info(start)["kind"] == "hvae"
             variant = gr.Radio(["per_level", "cumulative"], value="per_level", label="HVAE classifiers",
                                info="per level: the SVM on z_k; cumulative: the SVM on z_1..z_k", visible=hvae)

@@ -43,21 +43,22 @@ def prevalence(n: int = 20_000, seed: int = 0) -> dict[str, float]:
 
 
 def parse_method(spec: str) -> tuple[str, float | None]:
-    """'rejection', 'rejection:0.5' or 'shift:2' → (method, margin or None for the default)."""
+    """'rejection', 'rejection:0.5', 'shift:2' or 'nearest:2' → (method, margin or None for the default)."""
     name, _, margin = spec.partition(":")
-    if name not in ("rejection", "shift"):
-        raise SystemExit(f"unknown method {spec!r}: use rejection[:margin] or shift[:margin]")
+    if name not in ("rejection", "shift", "nearest"):
+        raise SystemExit(f"unknown method {spec!r}: use rejection[:margin], shift[:margin] or nearest[:margin]")
     return name, float(margin) if margin else None
 
 
 def run(bundle_path: str, judge_path: str, methods: list[str], n: int, min_prev: float,
-        seed: int) -> list[list[str]]:
+        seed: int, only: list[str] | None = None, variant: str = "per_level",
+        temperature: float = 1.0) -> list[list[str]]:
     """The table rows: one per attribute, then the minimum."""
     bundle, judge = load_bundle(bundle_path), load_attribute_classifier(judge_path)
     prev = prevalence()
     rows, worst = [], {m: 1.0 for m in methods}
     for a in ATTRIBUTE_NAMES:
-        if prev[a] < min_prev:
+        if prev[a] < min_prev or (only and a not in only):
             continue
         row = [a, f"{prev[a]:.3f}"]
         for spec in methods:
@@ -69,7 +70,9 @@ def run(bundle_path: str, judge_path: str, methods: list[str], n: int, min_prev:
                     cells.append("—")
                     continue
                 g = torch.Generator().manual_seed(seed)
-                res = conditional_sample(bundle, {a: target}, n, method=method, margin=margin, generator=g)
+                kw = {"variant": variant} if bundle.model.kind == "hvae" else {}
+                res = conditional_sample(bundle, {a: target}, n, method=method, margin=margin, generator=g,
+                                         temperature=temperature, **kw)
                 p = precision(res, judge)[a]
                 worst[spec] = min(worst[spec], p)
                 cells.append(f"{p:.3f}")
@@ -90,14 +93,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--min-prevalence", type=float, default=0.10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="prior temperature of the draws")
+    p.add_argument("--attributes", help="comma-separated subset (default: every attribute above the floor)")
+    p.add_argument("--variant", default="per_level", choices=("per_level", "cumulative"),
+                   help="HVAE: which level classifiers judge each level (seed 000's variants 1 and 2)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     methods = [m for m in args.methods.split(",") if m]
     t0 = time.time()
-    print(f"bundle {args.bundle}, judge {args.judge}, n={args.n} per target\n")
+    print(f"bundle {args.bundle}, judge {args.judge}, n={args.n} per target, temperature {args.temperature}\n")
     head = ["attribute", "prevalence"] + sum(([f"{m} precision (1 / 0)", f"{m} accept"] for m in methods), [])
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    rows = run(args.bundle, args.judge, methods, args.n, args.min_prevalence, args.seed)
+    only = [a for a in (args.attributes or "").split(",") if a]
+    rows = run(args.bundle, args.judge, methods, args.n, args.min_prevalence, args.seed, only, args.variant,
+               args.temperature)
     print("|", " | ".join(rows[-1]), "|")
     print(f"\n{time.time() - t0:.0f} s")
 

@@ -1,7 +1,7 @@
 """Conditional sampling for the app: targets in, samples + acceptance rates + an image classifier's verdict out.
 
-The sampling itself is facelab.probes.conditional (seed 000's level-by-level rejection, or boundary
-shifting). A conditional VAE needs no probes: its decoder takes the targets as conditioning.
+The sampling itself is facelab.probes.conditional (seed 000's level-by-level rejection, boundary
+shifting, or the nearest move to the target side). A conditional VAE needs no probes: its decoder takes the targets as conditioning.
 The verdict comes from an image attribute classifier that never saw a latent, when one is available.
 """
 
@@ -106,7 +106,7 @@ def _probed(bundle: Bundle, targets: dict[str, int], n: int, seed: int, method: 
         raise LabError(str(err)) from err
     except (ValueError, KeyError) as err:
         raise LabError(f"conditional sampling on {bundle.name}: {err}") from err
-    notes = []
+    notes = [f"{', '.join(res.implied)} held absent too (hair colours exclude each other)"] if res.implied else []
     if res.exhausted:
         notes.append(f"some samples ran out of attempts at level(s) {', '.join(res.exhausted)}: "
                      "they keep their best draw (marked ✗)")

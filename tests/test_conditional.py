@@ -17,8 +17,9 @@ from facelab.data.synthfaces import SynthFaces, attributes_from_factors, render,
 from facelab.hub import Bundle
 from facelab.metrics.attributes import train_attribute_classifier
 from facelab.models import VAE, HierarchicalVAE, StyleGAN
-from facelab.probes.conditional import (ConditionalResult, ProbesMissingError, conditional_sample, precision,
-                                        probe_table, signed_margins)
+from facelab.probes.conditional import (ConditionalResult, ProbesMissingError, conditional_sample,
+                                        implied_targets, nearest_latents, precision, probe_table,
+                                        shift_latents, signed_margins)
 from facelab.probes.encode import Encoded
 from facelab.probes.fit import fit_probes
 
@@ -108,10 +109,11 @@ def test_budget_runs_out_with_a_clear_result(hvae_bundle):
     assert 0 < res.probe_precision < 1
 
 
-def test_hvae_shift_moves_each_level_across_the_boundary(hvae_bundle):
-    res = conditional_sample(hvae_bundle, {"A": 0, "B": 1}, 16, method="shift", variant="cumulative",
+@pytest.mark.parametrize("method", ["shift", "nearest"])
+def test_hvae_shift_moves_each_level_across_the_boundary(hvae_bundle, method):
+    res = conditional_sample(hvae_bundle, {"A": 0, "B": 1}, 16, method=method, variant="cumulative",
                              levels=[1, 2], generator=_gen(4))
-    assert res.satisfied.all() and res.method == "shift"
+    assert res.satisfied.all() and res.method == method
     table = probe_table(hvae_bundle, "cumulative")
     for k in (1, 2):
         margins = signed_margins([table.probe(a, k) for a in ("A", "B")], np.array([-1.0, 1.0]), res.latents)
@@ -223,3 +225,42 @@ def test_precision_is_judged_by_the_image_classifier():
     assert set(both) == {"Eyeglasses", "Male"}
     with pytest.raises(KeyError, match="does not judge"):
         precision(result({"A": 1}), clf)
+
+
+# ---------------------------------------------------------------- nearest move, exclusive groups
+
+
+def test_nearest_is_the_projection_onto_the_target_side():
+    rng = np.random.default_rng(0)
+    w = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])  # correlated normals
+    c = np.array([0.2, -0.4])
+    z = rng.standard_normal((200, 3))
+    signs = np.array([1.0, -1.0])
+    moved = nearest_latents(z, w, z @ w.T + c, signs, margin=1.0)
+    margins = (moved @ w.T + c) * signs
+    assert margins.min() >= 1.0 - 1e-6
+    # nearest: no feasible point is closer (checked against shift's moves and random feasible candidates)
+    shifted = shift_latents(z, w, z @ w.T + c, signs, margin=1.0)
+    d_near, d_shift = np.linalg.norm(moved - z, axis=1), np.linalg.norm(shifted - z, axis=1)
+    assert (d_near <= d_shift + 1e-6).all() and (d_near < d_shift - 1e-3).any()
+    # KKT: the move is a non-negative combination of the active constraints' normals
+    lam, *_ = np.linalg.lstsq((w * signs[:, None]).T, (moved - z).T, rcond=None)
+    assert (lam > -1e-6).all()
+    untouched = (((z @ w.T + c) * signs) >= 1.0 + 1e-3).all(1)
+    np.testing.assert_allclose(moved[untouched], z[untouched])
+
+
+def test_flat_nearest_meets_every_target(vae_bundle):
+    res = conditional_sample(vae_bundle, {"A": 1, "B": 0}, 32, method="nearest", generator=_gen(13))
+    assert res.method == "nearest" and res.satisfied.all()
+    table = probe_table(vae_bundle)
+    assert (table.probe("A", "z").decision(res.latents[0]) >= 0.99).all()
+    assert (table.probe("B", "z").decision(res.latents[0]) <= -0.99).all()
+
+
+def test_exclusive_hair_colours_are_implied_absent():
+    known = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male"]
+    assert implied_targets({"Brown_Hair": 1}, known) == {"Brown_Hair": 1, "Black_Hair": 0, "Blond_Hair": 0}
+    assert implied_targets({"Brown_Hair": 1, "Black_Hair": 1}, known) == {"Brown_Hair": 1, "Black_Hair": 1,
+                                                                         "Blond_Hair": 0}
+    assert implied_targets({"Brown_Hair": 0, "Male": 1}, known) == {"Brown_Hair": 0, "Male": 1}

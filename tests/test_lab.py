@@ -308,6 +308,8 @@ def test_conditional_sampling_per_model_kind(lab):
     assert set(hv["acceptance_rate"]) == {"z2"}
     cv = lab.conditional("cvae", ["Eyeglasses = 1"], 3, 0)
     assert cv["acceptance_rate"] == {"z": 1.0} and "conditional VAE" in cv["summary"]
+    nb = lab.conditional("vae", ["Brown_Hair = 1"], 4, 0, "nearest")
+    assert len(nb["images"]) == 4 and "Black_Hair" in nb["summary"] and "held absent" in nb["summary"]
 
 
 def test_conditional_targets_are_checked(lab):

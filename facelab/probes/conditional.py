@@ -19,8 +19,12 @@ mode (InterFaceGAN): draw once, then move each sample along boundary normals unt
 is on its target side by `margin` (SVM decision units: 1 is the SVM's own margin). With several
 attributes each is moved along its conditional direction — its normal with the other constrained
 normals projected off (facelab.probes.directions.conditional_direction) — so fixing one attribute
-never moves another's decision. The HVAE accepts "shift" too: each constrained level's draw is
-shifted along that level's block of the SVM normal before it is frozen.
+never moves another's decision. "nearest" moves each draw instead to the nearest point (Euclidean, in
+the latent) on the target side of every boundary by `margin`: the projection onto the intersection
+of half-spaces (Hildreth's algorithm). It moves no further than needed — constraints already met
+stay free unless the move would break them — so draws stay closer to where the prior put them, and
+the decoder sees more typical latents. The HVAE accepts "shift" and "nearest" too: each constrained
+level's draw is shifted along that level's block of the SVM normal before it is frozen.
 
 The probes come from bundle.extras["probes"] (written by `python training/probe.py BUNDLE`). When
 the bundle has SVMs fitted on classifier-labelled prior samples (probe.py --classifier), they are
@@ -28,6 +32,12 @@ used by default (probes="auto"): they estimate p(c | decode(z)) where the sample
 seed 000's posterior-mean probes only see the aggregate posterior. On a 16 px synthfaces VAE (800
 steps) this took Eyeglasses precision, judged by a second independently trained classifier, from
 0.57 to 0.92 (rejection) and 0.97 (shift).
+Hair colours name one property: a face with Brown_Hair has no Black_Hair. A single linear boundary
+cannot cut a middle class out of a line (brown lies between black and blond), so shifting along the
+Brown_Hair normal alone walks into black hair. With exclusive=True (default) a target of 1 for one
+member of an EXCLUSIVE_GROUPS group adds the other probed members at 0 (unless targeted
+explicitly), which moves along Brown_Hair with the Black/Blond/Gray normals projected off and keeps
+each on its "absent" side. The added targets are listed in ConditionalResult.implied.
 `precision()` then asks an image attribute classifier, which never saw a latent, how many of the
 images really have the target attributes.
 """
@@ -45,12 +55,16 @@ from facelab.probes.classifiers import LinearProbe, ProbeTable, to_numpy
 from facelab.probes.directions import conditional_direction
 from facelab.probes.encode import inference
 
-Method = Literal["rejection", "shift"]
+Method = Literal["rejection", "shift", "nearest"]
+MOVES = ("shift", "nearest")  # methods that draw once and move the draw
 Variant = Literal["per_level", "cumulative"]
 DEFAULT_MAX_ATTEMPTS = 100
 SHIFT_MARGIN = 1.0
 INFORMATIVE = 0.6  # levels="informative": balanced accuracy every target's probe must reach at a level
 _OVERSHOOT = 1e-3
+# Attributes naming values of one property (CelebA's and synthfaces' hair colours): one present
+# implies the others absent.
+EXCLUSIVE_GROUPS: tuple[tuple[str, ...], ...] = (("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"),)
 
 
 class ProbesMissingError(RuntimeError):
@@ -78,6 +92,7 @@ class ConditionalResult:
     method: str = "rejection"
     variant: str = "per_level"
     probe_source: str = "dataset"  # which probes judged: "dataset" (seed 000's) or "generated"
+    implied: list[str] = field(default_factory=list)  # targets added at 0 by EXCLUSIVE_GROUPS
 
     @property
     def probe_precision(self) -> float:
@@ -122,6 +137,15 @@ def resolve_source(bundle: Any, variant: str = "per_level", kind: str = "svm", s
     if source != "auto":
         return source
     return "generated" if f"generated/{kind}/{variant}" in _probes(bundle).meta.get("tables", {}) else "dataset"
+
+
+def implied_targets(targets: dict[str, int], known: Sequence[str]) -> dict[str, int]:
+    """targets plus, for each exclusive group with a member targeted 1, its other known members at 0."""
+    out = dict(targets)
+    for group in EXCLUSIVE_GROUPS:
+        if any(int(targets.get(a, 0)) == 1 for a in group):
+            out.update({a: 0 for a in group if a in known and a not in targets})
+    return out
 
 
 def _check_targets(targets: dict[str, int], table: ProbeTable) -> tuple[list[str], np.ndarray]:
@@ -198,6 +222,32 @@ def shift_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, sig
     return z
 
 
+def nearest_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, signs: np.ndarray,
+                    margin: float = SHIFT_MARGIN, sweeps: int = 500, tol: float = 1e-9) -> np.ndarray:
+    """Rows of z moved to the nearest point where every decision is on side signs[a] by margin (Hildreth).
+
+    Dual coordinate ascent for min ||δ||² s.t. signs[a]·(decisions[:, a] + weights[a]·δ) ≥ margin:
+    δ = Σ_a λ_a g_a with g_a = signs[a]·weights[a], λ ≥ 0, one closed-form update per constraint per
+    sweep. It converges to the exact projection when the constraints can be met together.
+    """
+    z = np.asarray(z, np.float64)
+    g = np.asarray(weights, np.float64) * np.asarray(signs, np.float64)[:, None]  # [A, d]
+    norms = (g * g).sum(1)
+    movable = norms > 0  # a probe with no weight on this block cannot be moved by it
+    need = margin * (1 + _OVERSHOOT) - np.asarray(signs)[None, :] * np.asarray(decisions)  # [n, A]: g_a·δ ≥ need
+    gram = g @ g.T  # g_a·δ = Σ_b λ_b (g_a·g_b)
+    lam = np.zeros_like(need)
+    for _ in range(int(sweeps)):
+        change = 0.0
+        for a in np.flatnonzero(movable):
+            new = np.maximum(0.0, lam[:, a] + (need[:, a] - lam @ gram[:, a]) / norms[a])
+            change = max(change, float(np.abs(new - lam[:, a]).max()) * float(np.sqrt(norms[a])))
+            lam[:, a] = new
+        if change < tol:
+            break
+    return z + lam @ g
+
+
 def _block(probe: LinearProbe, level_dims: Sequence[int], k: int) -> slice:
     """The slice of a probe's input that belongs to level k (probe inputs concatenate its levels)."""
     start = sum(level_dims[j] for j in probe.levels if j < k)
@@ -205,13 +255,14 @@ def _block(probe: LinearProbe, level_dims: Sequence[int], k: int) -> slice:
 
 
 def _shift_level(probes: Sequence[LinearProbe], signs: np.ndarray, levels: list[Any], k: int,
-                 margin: float) -> np.ndarray:
+                 margin: float, method: str = "shift") -> np.ndarray:
     """Level k of full per-level latents shifted so every probe decision meets its target by margin."""
     flat = [to_numpy(x).reshape(len(x), -1).astype(np.float64) for x in levels]
     dims = [x.shape[1] for x in flat]
     weights = np.stack([p.raw()[0][_block(p, dims, k)] for p in probes])
     decisions = np.stack([p.decision(p.select(flat)) for p in probes], 1)
-    return shift_latents(flat[k], weights, decisions, signs, margin)
+    move = nearest_latents if method == "nearest" else shift_latents
+    return move(flat[k], weights, decisions, signs, margin)
 
 
 # ---------------------------------------------------------------- hierarchical VAE
@@ -235,7 +286,7 @@ def _hvae_level(model: Any, k: int, frozen: list[torch.Tensor], probes: list[Lin
         return _rejection(n, draw, score, max_attempts, margin)
     everyone = np.arange(n)
     cand = draw(everyone)
-    moved = _shift_level(probes, signs, [*frozen, cand], k, margin)
+    moved = _shift_level(probes, signs, [*frozen, cand], k, margin, method)
     z_k = torch.as_tensor(moved, dtype=cand.dtype, device=cand.device).reshape(n, *shape)
     ok = score(everyone, z_k) >= margin * (1 - _OVERSHOOT)
     return z_k, ok, n, int((score(everyone, cand) > margin).sum())
@@ -349,7 +400,8 @@ def _flat_sample(model: Any, table: ProbeTable, targets: dict[str, int], n: int,
             z0 = space.draw(n, generator)
             weights = np.stack([p.raw()[0] for p in probes])
             decisions = np.stack([p.decision(z0) for p in probes], 1)
-            z = torch.as_tensor(shift_latents(to_numpy(z0), weights, decisions, signs, margin),
+            move = nearest_latents if method == "nearest" else shift_latents
+            z = torch.as_tensor(move(to_numpy(z0), weights, decisions, signs, margin),
                                 dtype=z0.dtype, device=z0.device)
             ok = score(None, z) >= margin * (1 - _OVERSHOOT)
             drawn, accepted = n, int((score(None, z0) > margin).sum())
@@ -367,30 +419,32 @@ def conditional_sample(bundle: Any, targets: dict[str, int], n: int, method: Met
                        variant: Variant = "per_level", levels: Sequence[int | str] | str | None = None,
                        generator: torch.Generator | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
                        margin: float | None = None, temperature: float = 1.0,
-                       space: str | None = None, probes: str = "auto") -> ConditionalResult:
+                       space: str | None = None, probes: str = "auto", exclusive: bool = True) -> ConditionalResult:
     """n images whose latents the bundle's SVM probes put on the target side of every targeted attribute."""
-    if method not in ("rejection", "shift"):
-        raise ValueError(f"method must be 'rejection' or 'shift', got {method!r}")
+    if method not in ("rejection", *MOVES):
+        raise ValueError(f"method must be 'rejection', 'shift' or 'nearest', got {method!r}")
     if int(n) < 1 or int(max_attempts) < 1:
         raise ValueError(f"n and max_attempts must be >= 1, got n={n}, max_attempts={max_attempts}")
     margin = (0.0 if method == "rejection" else SHIFT_MARGIN) if margin is None else float(margin)
-    if method == "shift" and margin <= 0:
-        raise ValueError(f"shift mode needs margin > 0 (a sample left on the boundary has no class), got {margin}")
+    if method in MOVES and margin <= 0:
+        raise ValueError(f"{method} mode needs margin > 0 (a sample left on the boundary has no class), got {margin}")
     model = bundle.model
     if model.kind == "hvae":
         table = probe_table(bundle, variant, source=probes)
-        res = _hvae_sample(model, table, targets, int(n), method, levels, margin, int(max_attempts),
+        full = implied_targets(targets, table.attributes) if exclusive else dict(targets)
+        res = _hvae_sample(model, table, full, int(n), method, levels, margin, int(max_attempts),
                            float(temperature), generator, variant)
         res.probe_source = resolve_source(bundle, variant, source=probes)
-        return res
-    # one flat level: variant 1 and 2 are the same classifier
-    flat = flat_space(model, space, float(temperature))
-    allowed = (None, "informative", flat.name, 0, (flat.name,), (0,))
-    if (tuple(levels) if isinstance(levels, list) else levels) not in allowed:
-        raise ValueError(f"{model.kind} has one latent level here ({flat.name!r}); levels={levels!r} does not apply")
-    res = _flat_sample(model, probe_table(bundle, "per_level", source=probes), targets, int(n), method, margin,
-                       int(max_attempts), generator, flat)
-    res.probe_source = resolve_source(bundle, "per_level", source=probes)
+    else:  # one flat level: variant 1 and 2 are the same classifier
+        flat = flat_space(model, space, float(temperature))
+        allowed = (None, "informative", flat.name, 0, (flat.name,), (0,))
+        if (tuple(levels) if isinstance(levels, list) else levels) not in allowed:
+            raise ValueError(f"{model.kind} has one latent level here ({flat.name!r}); levels={levels!r} does not apply")
+        table = probe_table(bundle, "per_level", source=probes)
+        full = implied_targets(targets, table.attributes) if exclusive else dict(targets)
+        res = _flat_sample(model, table, full, int(n), method, margin, int(max_attempts), generator, flat)
+        res.probe_source = resolve_source(bundle, "per_level", source=probes)
+    res.implied = [a for a in full if a not in targets]
     return res
 
 
