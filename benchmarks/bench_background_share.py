@@ -9,7 +9,8 @@ the face. facelab measures it: the share of latent variance explained by the bac
 variance ratio). This script trains one VAE per (background, seed) with training/train.py — the
 same preset, only train.seed and data.background change — into OUT/<background>_s<seed>/ (a run
 whose bundle already exists is reused, so an interrupted study resumes), then measures every
-bundle on its own background's test faces and prints a markdown table: per run the share and its
+bundle on its own background's test faces (and each grey-trained bundle on original faces too:
+does its encoder ignore a background it never saw?) and prints a markdown table: per run the share and its
 bg_colour / bg_kind parts, then mean ± standard deviation per background and the paired gap.
 """
 
@@ -49,14 +50,14 @@ def train_run(out: Path, background: str, seed: int, size: int, steps: int, late
     return bundle
 
 
-def measure(bundle: Path, n: int) -> dict[str, float]:
-    """Background share of one bundle on n test faces of its own background."""
+def measure(bundle: Path, n: int, background: str | None = None) -> dict[str, float]:
+    """Background share of one bundle on n test faces of its own background (or the one given)."""
     from facelab.data.datasets import build_dataset
 
     b = load_bundle(str(bundle))
     data_cfg = b.meta["run_config"]["data"]
     dataset = build_dataset(data_cfg["name"], size=data_cfg["image_size"], split="test",
-                            background=data_cfg["background"], length=n, seed=data_cfg["seed"])
+                            background=background or data_cfg["background"], length=n, seed=data_cfg["seed"])
     flat, _ = background_metrics(b.model.eval(), dataset, EvalSettings(n=n))
     return flat
 
@@ -65,6 +66,8 @@ def table(results: dict[tuple[str, int], dict[str, float]], seeds: list[int]) ->
     """Markdown lines: per run, then mean ± std per background, then the paired gap."""
     lines = ["| background | seed | share | bg_colour part | bg_kind part |", "|---|---:|---:|---:|---:|"]
     for (bg, seed), r in sorted(results.items()):
+        if "→" in bg:
+            continue
         lines.append(f"| {bg} | {seed} | {r['background_share']:.3f} | {r['background_share_bg_colour']:.3f} "
                      f"| {r['background_share_bg_kind']:.3f} |")
     shares = {bg: np.array([results[(bg, s)]["background_share"] for s in seeds]) for bg in ("original", "grey")}
@@ -73,6 +76,10 @@ def table(results: dict[tuple[str, int], dict[str, float]], seeds: list[int]) ->
     gap = shares["original"] - shares["grey"]
     lines.append(f"| **original − grey (paired by seed)** | | **{gap.mean():.3f} ± {gap.std(ddof=1):.3f}** "
                  f"(min {gap.min():.3f}) | | |")
+    if all(("grey→original", s) in results for s in seeds):
+        v = np.array([results[("grey→original", s)]["background_share"] for s in seeds])
+        lines.append(f"| **grey-trained, on original faces** | {len(v)} seeds | **{v.mean():.3f} ± {v.std(ddof=1):.3f}** "
+                     "| | |")
     return lines
 
 
@@ -95,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
             bundle = train_run(out, bg, seed, args.size, args.steps, args.latent_dim)
             results[(bg, seed)] = measure(bundle, args.n)
             print(bg, seed, f"{results[(bg, seed)]['background_share']:.3f}", flush=True)
+        # does a grey-trained encoder ignore a background when one is there? (its inputs never had one)
+        results[("grey→original", seed)] = measure(out / f"grey_s{seed}" / "bundle", args.n, "original")
     print(f"\nsynthfaces {args.size} px, VAE latent {args.latent_dim}, {args.steps} steps, {args.n} test faces\n")
     print("\n".join(table(results, args.seeds)))
 
