@@ -156,8 +156,27 @@ class FaceLab:
         if face.source == "example":
             img = self.example_face(int(face.seed), b.model.image_size, str(b.meta.get("background") or "original"))
             return encode(b, from_pil(img)[None]), f"synthetic example {int(face.seed)}"
-        img, how = self.photo_face(face.photo, b.model.image_size, cache)
+        img, how = self.photo_face_for(b, face.photo, cache)
         return encode(b, from_pil(img)[None]), f"photo ({how})"
+
+    def photo_face_for(self, b: Bundle, photo: Any, cache: dict | None = None) -> tuple[Image.Image, str]:
+        """An uploaded photo as the bundle saw its training faces: cropped, and on its background variant.
+
+        A model trained on grey (or blurred) backgrounds is not background-blind: shown a background it
+        never saw, its code spends more on it than an original-trained model's does
+        (benchmarks/bench_background_share.py). So its photos get the same rembg mask and composite first.
+        """
+        variant = str(b.meta.get("background") or "original")
+        size = int(b.model.image_size)
+        if variant == "original":
+            return self.photo_face(photo, size, cache)
+        try:
+            var = self.background_variants("photo", photo=photo, cache=cache)
+        except LabError as err:  # no rembg model (offline): encode it as it is, and say so
+            img, how = self.photo_face(photo, size, cache)
+            return img, f"{how}; background kept, so expect a poorer code ({err})"
+        img = var.images[variant].resize((size, size), Image.LANCZOS)
+        return img, f"{var.how}; background → {variant}, as in the model's training data"
 
     def example_face(self, number: int, size: int, variant: str = "original") -> Image.Image:
         """Synthetic face #number (factors from the prior) in a background variant, size×size."""

@@ -384,6 +384,32 @@ def test_background_of_an_uploaded_photo_is_masked_by_rembg(tmp_path, monkeypatc
             "photo", photo=Image.fromarray(img))
 
 
+def test_photo_for_a_grey_trained_model_gets_its_background_removed(bundles, tmp_path, monkeypatch):
+    from helpers_onnx import bright_disc_image, write_brightness_model
+
+    from facelab.lab import FaceLab
+
+    home = tmp_path / "rembg_home"
+    monkeypatch.delenv("U2NET_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("REMBG_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    photo = Image.fromarray(bright_disc_image(200, 200)[0])
+    lab = FaceLab(model_sources=[bundles["hvae_grey"], bundles["vae"]], device="cpu", rembg_model="u2netp")
+    grey_model, original_model = lab.bundle("hvae_grey"), lab.bundle("vae")
+    # no rembg model yet (offline): the photo is encoded as it is, and the note says so
+    kept, how = lab.photo_face_for(grey_model, photo)
+    assert "background kept" in how and "u2netp" in how
+    write_brightness_model(home / "models" / "u2netp" / "u2netp.onnx")
+    img, how = lab.photo_face_for(grey_model, photo)
+    assert "background → grey" in how and img.size == kept.size
+    arr = _arr(img)
+    assert np.abs(arr[:3, :3] - 127).max() <= 3  # the dark corner became the grey of the training data
+    assert np.abs(_arr(kept)[:3, :3] - 127).min() > 40
+    plain, how = lab.photo_face_for(original_model, photo)  # original-background models see the photo as is
+    assert "background" not in how and np.array_equal(_arr(plain), _arr(kept))
+
+
 def test_morph_between_synthetic_examples_starts_at_the_encoded_example(lab, tmp_path):
     from facelab.imaging import from_pil
     from facelab.lab import FaceLab, FaceSpec, LabError
