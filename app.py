@@ -137,7 +137,7 @@ def _build_conditional_tab(lab: FaceLab) -> None:
                                   allow_custom_value=True, label="targets (e.g. Male = 0, Eyeglasses = 1)")
             n = gr.Slider(1, 64, value=16, step=1, label="number of samples")
             seed = gr.Number(0, precision=0, label="seed")
-            method = gr.Radio(["rejection", "shift", "nearest"], value="rejection", label="method",
+            method = gr.Radio(["rejection", "shift", "nearest"], value="nearest", label="method",
                               info="rejection: redraw until the probe agrees; shift: move across each boundary "
                                    "without moving the others; nearest: the smallest move onto the target side")
             hvae = bool(start) and lab.model_info(start)["kind"] == "hvae"

@@ -35,9 +35,9 @@ steps) this took Eyeglasses precision, judged by a second independently trained 
 Hair colours name one property: a face with Brown_Hair has no Black_Hair. A single linear boundary
 cannot cut a middle class out of a line (brown lies between black and blond), so shifting along the
 Brown_Hair normal alone walks into black hair. With exclusive=True (default) a target of 1 for one
-member of an EXCLUSIVE_GROUPS group adds the other probed members at 0 (unless targeted
-explicitly), which moves along Brown_Hair with the Black/Blond/Gray normals projected off and keeps
-each on its "absent" side. The added targets are listed in ConditionalResult.implied.
+member of an EXCLUSIVE_GROUPS group adds the other members at 0 (unless targeted explicitly, or
+their probe is no better than chance: balanced accuracy below INFORMATIVE), which keeps each on its
+"absent" side while the target moves. The added targets are listed in ConditionalResult.implied.
 `precision()` then asks an image attribute classifier, which never saw a latent, how many of the
 images really have the target attributes.
 """
@@ -140,12 +140,22 @@ def resolve_source(bundle: Any, variant: str = "per_level", kind: str = "svm", s
 
 
 def implied_targets(targets: dict[str, int], known: Sequence[str]) -> dict[str, int]:
-    """targets plus, for each exclusive group with a member targeted 1, its other known members at 0."""
+    """targets plus, for each exclusive group with a member targeted 1, its other known members at 0.
+
+    known: the attributes whose probes can be trusted (informative_attributes); a chance-level probe's
+    "absent" side is noise, and constraining to it only moves samples at random.
+    """
     out = dict(targets)
     for group in EXCLUSIVE_GROUPS:
         if any(int(targets.get(a, 0)) == 1 for a in group):
             out.update({a: 0 for a in group if a in known and a not in targets})
     return out
+
+
+def informative_attributes(table: ProbeTable) -> list[str]:
+    """Attributes whose probe reaches balanced accuracy INFORMATIVE in some column of the table."""
+    best = np.asarray(table.balanced_accuracy, np.float64).reshape(len(table.attributes), -1).max(1)
+    return [a for a, b in zip(table.attributes, best) if b >= INFORMATIVE]
 
 
 def _check_targets(targets: dict[str, int], table: ProbeTable) -> tuple[list[str], np.ndarray]:
@@ -431,7 +441,7 @@ def conditional_sample(bundle: Any, targets: dict[str, int], n: int, method: Met
     model = bundle.model
     if model.kind == "hvae":
         table = probe_table(bundle, variant, source=probes)
-        full = implied_targets(targets, table.attributes) if exclusive else dict(targets)
+        full = implied_targets(targets, informative_attributes(table)) if exclusive else dict(targets)
         res = _hvae_sample(model, table, full, int(n), method, levels, margin, int(max_attempts),
                            float(temperature), generator, variant)
         res.probe_source = resolve_source(bundle, variant, source=probes)
@@ -441,7 +451,7 @@ def conditional_sample(bundle: Any, targets: dict[str, int], n: int, method: Met
         if (tuple(levels) if isinstance(levels, list) else levels) not in allowed:
             raise ValueError(f"{model.kind} has one latent level here ({flat.name!r}); levels={levels!r} does not apply")
         table = probe_table(bundle, "per_level", source=probes)
-        full = implied_targets(targets, table.attributes) if exclusive else dict(targets)
+        full = implied_targets(targets, informative_attributes(table)) if exclusive else dict(targets)
         res = _flat_sample(model, table, full, int(n), method, margin, int(max_attempts), generator, flat)
         res.probe_source = resolve_source(bundle, "per_level", source=probes)
     res.implied = [a for a in full if a not in targets]
