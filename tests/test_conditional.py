@@ -264,3 +264,15 @@ def test_exclusive_hair_colours_are_implied_absent():
     assert implied_targets({"Brown_Hair": 1, "Black_Hair": 1}, known) == {"Brown_Hair": 1, "Black_Hair": 1,
                                                                          "Blond_Hair": 0}
     assert implied_targets({"Brown_Hair": 0, "Male": 1}, known) == {"Brown_Hair": 0, "Male": 1}
+
+
+def test_only_informative_probes_are_implied():
+    from types import SimpleNamespace
+
+    from facelab.probes.conditional import INFORMATIVE, informative_attributes
+
+    table = SimpleNamespace(attributes=["Black_Hair", "Brown_Hair", "Blond_Hair"],
+                            balanced_accuracy=np.array([[0.5, 0.94], [0.55, INFORMATIVE - 0.01], [0.81, 0.7]]))
+    known = informative_attributes(table)
+    assert known == ["Black_Hair", "Blond_Hair"]  # Brown_Hair's probe is at chance in every column
+    assert implied_targets({"Black_Hair": 1}, known) == {"Black_Hair": 1, "Blond_Hair": 0}
