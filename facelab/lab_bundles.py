@@ -25,13 +25,20 @@ class LabError(ValueError):
     """A request the lab cannot serve; the message says why and what to do instead."""
 
 
+ORDER_FILE = "order.txt"  # assets/order.txt: folder names, best first (the app's default picks)
+
+
 def default_sources(assets: str | Path = ASSETS_DIR) -> list[str]:
-    """Every bundle-like folder directly under assets/ (sorted); none when assets/ is absent."""
+    """Every bundle-like folder directly under assets/: those named in order.txt first, then the rest sorted."""
     root = Path(assets)
     if not root.is_dir():
         return []
-    return [str(p) for p in sorted(root.iterdir())
-            if p.is_dir() and not is_classifier(p) and any(next(p.glob(h), None) for h in _BUNDLE_HINTS)]
+    found = [p for p in sorted(root.iterdir())
+             if p.is_dir() and not is_classifier(p) and any(next(p.glob(h), None) for h in _BUNDLE_HINTS)]
+    order_file = root / ORDER_FILE
+    listed = order_file.read_text().split() if order_file.is_file() else []
+    rank = {name: i for i, name in enumerate(listed)}
+    return [str(p) for p in sorted(found, key=lambda p: (rank.get(p.name, len(rank)), p.name))]
 
 
 def is_classifier(folder: Path) -> bool:

@@ -133,6 +133,8 @@ def test_default_sources_find_bundle_folders_but_not_examples_or_classifiers(tmp
     (tmp_path / "examples").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "examples" / "face.png")
     assert [Path(s).name for s in default_sources(tmp_path)] == ["a_vae", "b_pickled"]
+    (tmp_path / "order.txt").write_text("b_pickled\nmissing_folder\n")  # best first; unknown names ignored
+    assert [Path(s).name for s in default_sources(tmp_path)] == ["b_pickled", "a_vae"]
     empty = FaceLab(assets_dir=tmp_path / "nothing", device="cpu")
     assert empty.model_names() == [] and "no models" in empty.models_message()
     with pytest.raises(ValueError, match="no models"):
