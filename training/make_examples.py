@@ -6,7 +6,7 @@
 No real person's photo is shipped. Each example is a synthfaces face rendered large, then placed
 off-centre and smaller on a wider canvas with its own background scene, so the upload path has real
 work to do: find the face, crop and centre it, remove the background. Formats differ on purpose
-(JPEG, RGBA PNG, greyscale-free WebP) to exercise upload normalisation.
+(JPEG, RGBA PNG, WebP) to exercise upload normalisation.
 """
 
 from __future__ import annotations

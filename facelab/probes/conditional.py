@@ -258,6 +258,11 @@ def nearest_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, s
     return z + lam @ g
 
 
+def _mover(method: str) -> Callable[..., np.ndarray]:
+    """The latent move of a moving method: nearest_latents or shift_latents (same arguments)."""
+    return nearest_latents if method == "nearest" else shift_latents
+
+
 def _block(probe: LinearProbe, level_dims: Sequence[int], k: int) -> slice:
     """The slice of a probe's input that belongs to level k (probe inputs concatenate its levels)."""
     start = sum(level_dims[j] for j in probe.levels if j < k)
@@ -271,8 +276,7 @@ def _shift_level(probes: Sequence[LinearProbe], signs: np.ndarray, levels: list[
     dims = [x.shape[1] for x in flat]
     weights = np.stack([p.raw()[0][_block(p, dims, k)] for p in probes])
     decisions = np.stack([p.decision(p.select(flat)) for p in probes], 1)
-    move = nearest_latents if method == "nearest" else shift_latents
-    return move(flat[k], weights, decisions, signs, margin)
+    return _mover(method)(flat[k], weights, decisions, signs, margin)
 
 
 # ---------------------------------------------------------------- hierarchical VAE
@@ -410,8 +414,7 @@ def _flat_sample(model: Any, table: ProbeTable, targets: dict[str, int], n: int,
             z0 = space.draw(n, generator)
             weights = np.stack([p.raw()[0] for p in probes])
             decisions = np.stack([p.decision(z0) for p in probes], 1)
-            move = nearest_latents if method == "nearest" else shift_latents
-            z = torch.as_tensor(move(to_numpy(z0), weights, decisions, signs, margin),
+            z = torch.as_tensor(_mover(method)(to_numpy(z0), weights, decisions, signs, margin),
                                 dtype=z0.dtype, device=z0.device)
             ok = score(None, z) >= margin * (1 - _OVERSHOOT)
             drawn, accepted = n, int((score(None, z0) > margin).sum())
