@@ -35,6 +35,8 @@ class DataConfig:
     seed: int = 0  # synthfaces only: which faces
     attributes: list[str] | None = None  # subset of attribute names; None = all
     image_column: str = "image"  # hub only
+    pairs: bool = False  # synthfaces only: items carry a partner face sharing all but a few factors (Ada-GVAE)
+    pair_changes: int | None = None  # with pairs: factors redrawn per pair; null = uniformly random 1..F-1
     num_workers: int = 0
 
 

@@ -71,6 +71,10 @@ def make_dataset(cfg: DataConfig) -> IndexedDataset:
     kw: dict[str, Any] = {}
     if cfg.name == "synthfaces":
         kw.update(length=cfg.length, seed=cfg.seed)
+        if cfg.pairs:
+            kw.update(pairs=True, changes=cfg.pair_changes)
+    elif cfg.pairs:
+        raise ConfigError(f"data.pairs needs synthfaces (pairs that share known factors), not {cfg.name!r}")
     if cfg.attributes is not None:
         kw["attributes"] = cfg.attributes
     if cfg.name == "hub":

@@ -154,21 +154,28 @@ class SynthFaces(torch.utils.data.Dataset):
         idx = self._indices(indices)
         return factors_from_uniforms(hash_uniforms(hash_keys(self.seed, idx), len(FACTOR_NAMES)))
 
+    def _keys(self, idx: np.ndarray) -> np.ndarray:
+        """Per-item hash keys: they drive the factors; salted, the nuisance seeds."""
+        return hash_keys(self.seed, idx)
+
+    def _tensors(self, factors: np.ndarray, seeds: np.ndarray) -> dict[str, torch.Tensor]:
+        """Render factor rows with nuisance seeds into batched item tensors (image, attributes, mask, factors)."""
+        images, masks = render(factors, self.size, seeds)
+        if self.background != "original":
+            images = np.stack([composite(im, m, self.background) for im, m in zip(images, masks)])
+        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
+        return {"image": x.div_(127.5).sub_(1.0), "attributes": torch.from_numpy(attributes_from_factors(factors)),
+                "mask": torch.from_numpy(masks).unsqueeze(1), "factors": torch.from_numpy(factors)}
+
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
         """Items for a list of indices, rendered as one vectorised batch (torch DataLoader's fast path)."""
         idx = self._indices(indices)
         if len(idx) == 0:
             return []
-        factors = factors_from_uniforms(hash_uniforms(hash_keys(self.seed, idx), len(FACTOR_NAMES)))
-        images, masks = render(factors, self.size, hash_keys(self.seed, idx) ^ _NUISANCE_SALT)
-        if self.background != "original":
-            images = np.stack([composite(im, m, self.background) for im, m in zip(images, masks)])
-        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
-        x = x.div_(127.5).sub_(1.0)
-        m = torch.from_numpy(masks).unsqueeze(1)
-        a = torch.from_numpy(attributes_from_factors(factors))
-        f = torch.from_numpy(factors)
-        return [{"image": x[i], "attributes": a[i], "mask": m[i], "factors": f[i]} for i in range(len(idx))]
+        keys = self._keys(idx)
+        factors = factors_from_uniforms(hash_uniforms(keys, len(FACTOR_NAMES)))
+        batch = self._tensors(factors, keys ^ _NUISANCE_SALT)
+        return [{name: value[i] for name, value in batch.items()} for i in range(len(idx))]
 
     def __getitem__(self, i: int) -> dict:
         """One item: {"image", "attributes", "mask", "factors"} (see the class docstring)."""

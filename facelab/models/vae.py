@@ -11,6 +11,11 @@ rescaled to [0, 256), the usual dequantised convention).
 The decoder outputs logits h; the image mean is tanh(h / 2) = 2·sigmoid(h) − 1, so bce uses
 the logits directly (stable) and all kinds share one output layer.
 
+Weak supervision (``pair_averaging="ada_gvae"``, Locatello et al. 2020): trained on pairs of faces
+that share all but a few unknown factors (data.pairs on synthfaces), the encoder's posteriors are
+averaged over the dimensions it judges shared (ada_gvae_average) before the ELBO of both faces.
+That pushes each factor into its own dimensions; the model is a plain VAE at inference.
+
 BatchNorm caveat (arch "conv", norm "batch"): in train mode encode/decode/sample normalise
 with batch statistics, so outputs depend on the rest of the batch; ``sample`` and ``encode`` use
 the module's current mode, and are deterministic only in eval mode (the app calls ``eval()``).
@@ -31,12 +36,33 @@ from facelab.models.schedules import BetaSchedule
 from facelab.models.vae_nets import build_nets
 
 RECON_KINDS = ("mse", "bce", "gaussian")
+PAIR_AVERAGING = ("none", "ada_gvae")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) ‖ N(0, 1)) per dimension, same shape as mu."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def ada_gvae_average(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Average the posteriors of a pair batch [2B, D] (first half vs second) over the dimensions judged shared.
+
+    Ada-GVAE's rule: per pair, δ_j = KL(q(z_j|x1) ‖ q(z_j|x2)); dimensions with δ_j below the midpoint of
+    the pair's smallest and largest δ are shared and both faces get the averaged Gaussian there
+    (mean of means, mean of variances). Returns (mu, logvar) [2B, D] and the shared mask [B, D].
+    """
+    mu1, mu2 = mu.chunk(2)
+    lv1, lv2 = logvar.chunk(2)
+    with torch.no_grad():  # the split is a discrete choice; gradients flow through the averaged posteriors
+        delta = 0.5 * ((lv1 - lv2).exp() + (mu2 - mu1).pow(2) * (-lv2).exp() - 1.0 + lv2 - lv1)
+        threshold = 0.5 * (delta.amax(1, keepdim=True) + delta.amin(1, keepdim=True))
+        shared = delta <= threshold
+    mean = 0.5 * (mu1 + mu2)
+    log_var = torch.log(0.5 * (lv1.exp() + lv2.exp()))
+    mu1, mu2 = torch.where(shared, mean, mu1), torch.where(shared, mean, mu2)
+    lv1, lv2 = torch.where(shared, log_var, lv1), torch.where(shared, log_var, lv2)
+    return torch.cat([mu1, mu2]), torch.cat([lv1, lv2]), shared
 
 
 def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, kind: str,
@@ -75,7 +101,8 @@ class VAE(LatentModel):
                  recon: str = "mse", alpha: float = 1.0, log_sigma: float = 0.0, learn_sigma: bool = True,
                  beta_schedule: str = "constant", beta: float = 1.0, warmup_steps: int = 0,
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
-                 c_max: float = 25.0, c_steps: int = 100_000, lr: float = 1e-3):
+                 c_max: float = 25.0, c_steps: int = 100_000, lr: float = 1e-3,
+                 pair_averaging: str = "none"):
         super().__init__()
         self._build(cond_dim=0)
 
@@ -84,6 +111,8 @@ class VAE(LatentModel):
         cfg = self.config
         if cfg.recon not in RECON_KINDS:
             raise ValueError(f"unknown reconstruction {cfg.recon!r}; expected one of {RECON_KINDS}")
+        if cfg.pair_averaging not in PAIR_AVERAGING:
+            raise ValueError(f"unknown pair_averaging {cfg.pair_averaging!r}; expected one of {PAIR_AVERAGING}")
         self.encoder, self.decoder = build_nets(cfg.arch, cfg.channels, cfg.image_size, cfg.base_channels,
                                                 cfg.max_channels, cfg.bottom_size, cfg.norm)
         self.to_posterior = nn.Linear(self.encoder.out_features + cond_dim, 2 * cfg.latent_dim)
@@ -121,6 +150,8 @@ class VAE(LatentModel):
 
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         """Training losses for a batch at this step (β from the schedule); "loss" is the total."""
+        if self.config.pair_averaging != "none" and ("image_pair" in batch or self.training):
+            return self._pair_forward(batch, step)
         x = batch["image"]
         cond = self._cond(batch)
         mu, logvar = self._posterior(x, cond)
@@ -128,6 +159,20 @@ class VAE(LatentModel):
         logits = self._logits(z, cond)
         # losses in fp32 whatever the autocast dtype of the networks
         return self._losses(x.float(), logits.float(), mu.float(), logvar.float(), step)
+
+    def _pair_forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """Ada-GVAE (Locatello et al. 2020): the ELBO of both faces of a pair, shared dimensions averaged."""
+        if "image_pair" not in batch:
+            raise ValueError("pair_averaging='ada_gvae' trains on pairs of faces: set data.pairs: true "
+                             "(synthfaces) so batches carry image_pair")
+        x = torch.cat([batch["image"], batch["image_pair"]])
+        mu, logvar = self._posterior(x, None)
+        mu, logvar, shared = ada_gvae_average(mu.float(), logvar.float())
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        # both halves in one batch: recon and KL means are the pair average, as in disentanglement_lib
+        out = self._losses(x.float(), self._logits(z, None).float(), mu, logvar, step)
+        out["shared_dims"] = shared.float().sum(1).mean()
+        return out
 
     def _losses(self, x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                 step: int) -> dict[str, torch.Tensor]:
@@ -214,13 +259,15 @@ class ConditionalVAE(VAE):
                  beta_schedule: str = "constant", beta: float = 1.0, warmup_steps: int = 0,
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
                  c_max: float = 25.0, c_steps: int = 100_000, lr: float = 1e-3,
-                 num_attributes: int = 40, attribute_names: list[str] | None = None):
+                 pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None):
         # skip VAE.__init__: its decorator would re-register a config without the attribute fields
         LatentModel.__init__(self)
         if num_attributes < 1:
             raise ValueError("num_attributes must be >= 1")
         if attribute_names is not None and len(attribute_names) != num_attributes:
             raise ValueError(f"{len(attribute_names)} attribute_names for num_attributes={num_attributes}")
+        if pair_averaging != "none":
+            raise ValueError("pair_averaging (Ada-GVAE) is for the unconditional VAE; a cvae is told its attributes")
         self._build(cond_dim=num_attributes)
 
     @property

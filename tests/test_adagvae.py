@@ -1,0 +1,105 @@
+"""Weak supervision: synthfaces pairs and the Ada-GVAE pair averaging, through the real training script."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from facelab.config import ConfigError, DataConfig
+from facelab.data.datasets import build_dataset
+from facelab.data.synthfaces import SynthFaces, render
+from facelab.data.synthfaces_factors import FACTOR_NAMES
+from facelab.data.synthfaces_pairs import SynthFacePairs
+from facelab.models.vae import VAE, ada_gvae_average
+from training.data import make_dataset
+from training.train import main
+from tests.test_train import check_bundle, scalars, tiny_args
+
+
+def test_pairs_share_the_first_face_and_differ_only_in_the_changed_factors():
+    pairs, plain = SynthFacePairs(size=16, length=64, seed=3), SynthFaces(size=16, length=64, seed=3)
+    items, originals = pairs.__getitems__(list(range(40))), plain.__getitems__(list(range(40)))
+    counts = []
+    for item, original in zip(items, originals):
+        assert torch.equal(item["image"], original["image"])  # the first face is SynthFaces' own item
+        changed = item["factors"] != item["factors_pair"]
+        assert torch.equal(changed, item["changed"])
+        counts.append(int(changed.sum()))
+        if not changed.any():  # same factors and the same nuisance seed: the same picture
+            assert torch.equal(item["image"], item["image_pair"])
+    assert max(counts) > 1 and 0 < np.mean(counts) < len(FACTOR_NAMES) - 1
+    again = pairs[7]
+    assert torch.equal(again["image_pair"], items[7]["image_pair"])  # a pure function of (seed, index)
+
+
+def test_pair_partner_keeps_the_nuisance_seed():
+    item = SynthFacePairs(size=32, length=8, seed=0, changes=1)[5]
+    (k,) = torch.nonzero(item["changed"]).flatten().tolist() or [None]
+    assert k is not None or torch.equal(item["image"], item["image_pair"])
+    # re-render the partner's factors with the first face's seed: identical pixels
+    first = SynthFaces(size=32, length=8, seed=0)
+    from facelab.data.synthfaces import _NUISANCE_SALT
+
+    seeds = first._keys(np.array([5])) ^ _NUISANCE_SALT
+    image, _ = render(item["factors_pair"].numpy()[None], 32, seeds)
+    assert np.array_equal(((item["image_pair"].permute(1, 2, 0).numpy() + 1) * 127.5).round(), image[0])
+
+
+@pytest.mark.parametrize("changes", [1, 3])
+def test_fixed_number_of_changes_is_an_upper_bound(changes):
+    items = SynthFacePairs(size=16, length=64, changes=changes).__getitems__(list(range(64)))
+    counts = [int(i["changed"].sum()) for i in items]
+    assert max(counts) == changes and all(c <= changes for c in counts)
+
+
+@pytest.mark.parametrize("changes", [0, len(FACTOR_NAMES), 2.5, True])
+def test_bad_changes_are_refused(changes):
+    with pytest.raises(ValueError, match="changes"):
+        SynthFacePairs(size=16, changes=changes)
+
+
+def test_pairs_are_a_synthfaces_option_only():
+    assert isinstance(build_dataset("synthfaces", size=16, pairs=True), SynthFacePairs)
+    with pytest.raises(ConfigError, match="data.pairs needs synthfaces"):
+        make_dataset(DataConfig(name="folder", root="nowhere", pairs=True))
+
+
+def test_ada_gvae_averages_exactly_the_dimensions_that_agree():
+    mu1, mu2 = torch.zeros(1, 6), torch.zeros(1, 6)
+    mu2[0, :2] = 3.0  # dimensions 0 and 1 moved between the two faces
+    mu1[0, 4] = 0.2  # a small disagreement still counts as shared
+    lv = torch.zeros(2, 6)
+    mu, logvar, shared = ada_gvae_average(torch.cat([mu1, mu2]), lv)
+    assert shared.tolist() == [[False, False, True, True, True, True]]
+    assert torch.equal(mu[0, :2], mu1[0, :2]) and torch.equal(mu[1, :2], mu2[0, :2])  # kept apart
+    assert torch.allclose(mu[0, 2:], mu[1, 2:]) and math.isclose(float(mu[0, 4]), 0.1, rel_tol=1e-6)
+    assert torch.allclose(logvar, torch.zeros_like(logvar))  # equal variances average to themselves
+
+
+def test_ada_gvae_loss_needs_pairs_in_training_and_not_in_eval():
+    torch.manual_seed(0)
+    model = VAE(image_size=16, latent_dim=8, base_channels=8, max_channels=16, pair_averaging="ada_gvae")
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    with pytest.raises(ValueError, match="data.pairs"):
+        model({"image": x})
+    out = model({"image": x, "image_pair": x.flip(0)})
+    assert 0 <= float(out["shared_dims"]) <= 8 and torch.isfinite(out["loss"])
+    same = model({"image": x, "image_pair": x})  # identical pairs: every dimension is shared
+    assert float(same["shared_dims"]) == 8
+    model.eval()
+    assert torch.isfinite(model({"image": x})["loss"])  # eval (bits/dim) takes single faces
+    with pytest.raises(ValueError, match="pair_averaging"):
+        VAE(image_size=16, pair_averaging="mean")
+
+
+def test_ada_gvae_trains_through_the_script_and_logs_shared_dims(tmp_path):
+    out = tmp_path / "ada"
+    args = tiny_args("vae", out, 4, "data.pairs=true", "model.params.pair_averaging=ada_gvae")
+    assert main(args) == 0
+    meta = check_bundle(out, "vae")
+    assert meta["run_config"]["data"]["pairs"] is True
+    shared = scalars(out)["shared_dims"]
+    assert [s for s, _ in shared] == [1, 2, 3, 4] and all(0 < v <= 8 for _, v in shared)
