@@ -56,6 +56,15 @@ def test_beta_vae_metric_aligned_rotated_noise():
     assert scores["noise"] <= CHANCE + 0.15
 
 
+def test_beta_vae_recall_names_the_factors_the_code_ignores():
+    aligned = _encoder("aligned")
+    # factors 2 and 3 not encoded: a lone ignored factor is still named by elimination, two are confused
+    blind = factor_sampler(SIZES, lambda f: np.delete(aligned(f), [2, 3], axis=1))
+    scores = beta_vae_score(blind, batch_size=16, n_train=300, n_eval=200)
+    recalls = [scores[f"recall_{k}"] for k in range(len(SIZES))]
+    assert sum(recalls[2:4]) <= 1.25 and min(recalls[:2] + recalls[4:]) >= 0.9  # the two share one class
+
+
 def test_factor_vae_score_aligned_rotated_noise():
     kw = dict(batch_size=16, n_train=300, n_eval=200, n_variance=2000)
     scores = {k: factor_vae_score(_sampler(k), **kw) for k in ("aligned", "rotated", "noise")}
