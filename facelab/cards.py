@@ -75,8 +75,14 @@ def model_card(meta: dict[str, Any]) -> str:
     kind = str(meta.get("kind", "model"))
     title = (f"facelab {kind}: {meta.get('dataset')} {meta.get('image_size')} px, "
              f"{meta.get('background', 'original')} background")
+    run = meta.get("run_config") or {}
+    what = _KIND_NAMES.get(kind, kind)
+    if (run.get("model") or {}).get("params", {}).get("pair_averaging", "none") != "none":
+        changes = (run.get("data") or {}).get("pair_changes")
+        what += (" trained as an Ada-GVAE (Locatello et al. 2020): on pairs of faces sharing all but "
+                 f"{changes or 'a random number of'} factor(s), posteriors averaged over the dimensions judged shared;")
     parts = [_front_matter(meta), f"# {title}\n",
-             f"A {_KIND_NAMES.get(kind, kind)} trained with `training/train.py` of facelab.\n",
+             f"A {what} trained with `training/train.py` of facelab.\n",
              "![samples](samples.png)\n", "## Training details\n", _table(training_rows(meta)) + "\n"]
     losses = meta.get("final_losses") or {}
     if losses:
@@ -88,7 +94,7 @@ def model_card(meta: dict[str, Any]) -> str:
     names = meta.get("attribute_names") or []
     if names:
         parts += ["## Attributes\n", ", ".join(f"`{n}`" for n in names) + "\n"]
-    params = (meta.get("run_config") or {}).get("model", {}).get("params", {})
+    params = (run.get("model") or {}).get("params", {})
     if params:
         parts += ["## Model configuration\n", "```yaml\n" + yaml.safe_dump(params, sort_keys=True) + "```\n"]
     parts += ["## Usage\n", "```python\nfrom facelab.hub import load_bundle\n\n"

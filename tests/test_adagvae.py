@@ -101,5 +101,6 @@ def test_ada_gvae_trains_through_the_script_and_logs_shared_dims(tmp_path):
     assert main(args) == 0
     meta = check_bundle(out, "vae")
     assert meta["run_config"]["data"]["pairs"] is True
+    assert "Ada-GVAE" in (out / "bundle" / "README.md").read_text()  # the card says how it was trained
     shared = scalars(out)["shared_dims"]
     assert [s for s, _ in shared] == [1, 2, 3, 4] and all(0 < v <= 8 for _, v in shared)
