@@ -49,7 +49,8 @@ def traversal_figure(images: torch.Tensor, axes: Sequence[Any], span: float, ste
     pics = to_pil(images)
     steps = int(steps)
     cells = [pics[r * steps:(r + 1) * steps] for r in range(len(axes))]
-    ts = torch.linspace(-float(span), float(span), steps).tolist()
+    # float32 linspace puts ±6e-08 where 0 belongs: round so the middle column reads "+0"
+    ts = [round(t, 6) + 0.0 for t in torch.linspace(-float(span), float(span), steps).tolist()]
     grid, layout = labelled_grid(cells, [a.label for a in axes], [f"{t:+.2g}" for t in ts])
     return grid, {"start": how, "axes": [a.label for a in axes], "offsets": [round(t, 4) for t in ts],
                   **layout.as_dict()}
