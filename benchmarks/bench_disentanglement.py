@@ -51,7 +51,8 @@ def main() -> None:
     for folder in args.bundles:
         start = time.perf_counter()
         result = score(folder, args.batch, args.train, args.eval, args.seed)
-        recalls = " | ".join(f"{result[f'recall_{k}']:.2f}" for k in range(len(names)))
+        recalls = " | ".join(f"{result[f'recall_{k}']:.2f}" if f"recall_{k}" in result else "—"
+                             for k in range(len(names)))
         print(f"| {folder} | {result['eval_accuracy']:.3f} | {time.perf_counter() - start:.0f} | {recalls} |",
               flush=True)
 
