@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facelab.data.synthfaces_factors import FACTOR_NAMES, FACTOR_SIZES  # noqa: E402
+from facelab.data.synthfaces_factors import FACTOR_NAMES  # noqa: E402
 from facelab.hub import load_bundle  # noqa: E402
-from facelab.metrics.disentanglement import beta_vae_score, factor_sampler  # noqa: E402
-from facelab.metrics.evaluate import synthfaces_encoder  # noqa: E402
+from facelab.metrics.disentanglement import beta_vae_score  # noqa: E402
+from facelab.metrics.evaluate import synthfaces_sample_fn  # noqa: E402
 
 SHORT = {"skin_tone": "skin", "face_width": "width", "hair_colour": "hair", "hair_style": "style",
          "eyeglasses": "glasses", "lighting": "light", "bg_kind": "bg kind", "bg_colour": "bg col"}
@@ -29,10 +29,7 @@ SHORT = {"skin_tone": "skin", "face_width": "width", "hair_colour": "hair", "hai
 def score(folder: str, batch: int, n_train: int, n_eval: int, seed: int) -> dict[str, float]:
     """The β-VAE metric (with per-factor recall) of one bundle, in eval mode."""
     bundle = load_bundle(folder)
-    model = bundle.model.eval()
-    encode = synthfaces_encoder(model, int(model.image_size), bundle.meta.get("background") or "original",
-                                seed=seed)
-    return beta_vae_score(factor_sampler(FACTOR_SIZES, encode), batch, n_train, n_eval, seed)
+    return beta_vae_score(synthfaces_sample_fn(bundle.model.eval(), bundle.meta, seed), batch, n_train, n_eval, seed)
 
 
 def main() -> None:

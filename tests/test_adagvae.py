@@ -43,7 +43,7 @@ def test_pair_partner_keeps_the_nuisance_seed():
     first = SynthFaces(size=32, length=8, seed=0)
     from facelab.data.synthfaces import _NUISANCE_SALT
 
-    seeds = first._keys(np.array([5])) ^ _NUISANCE_SALT
+    seeds = first._keyed_factors(np.array([5]))[0] ^ _NUISANCE_SALT
     image, _ = render(item["factors_pair"].numpy()[None], 32, seeds)
     assert np.array_equal(((item["image_pair"].permute(1, 2, 0).numpy() + 1) * 127.5).round(), image[0])
 

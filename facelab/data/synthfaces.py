@@ -113,6 +113,12 @@ def render(factors: np.ndarray, size: int = 64, seeds: np.ndarray | None = None)
     return images, masks
 
 
+def _unbatch(batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Batched tensors -> one dict per item."""
+    n = len(next(iter(batch.values())))
+    return [{name: value[i] for name, value in batch.items()} for i in range(n)]
+
+
 class SynthFaces(torch.utils.data.Dataset):
     """Random-access synthetic faces: item i is a pure function of (seed, i); nothing on disk.
 
@@ -151,16 +157,16 @@ class SynthFaces(torch.utils.data.Dataset):
 
     def factors(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
         """Factors [n,F] int64 of those indices, without rendering."""
-        idx = self._indices(indices)
-        return factors_from_uniforms(hash_uniforms(hash_keys(self.seed, idx), len(FACTOR_NAMES)))
+        return self._keyed_factors(self._indices(indices))[1]
 
-    def _keys(self, idx: np.ndarray) -> np.ndarray:
-        """Per-item hash keys: they drive the factors; salted, the nuisance seeds."""
-        return hash_keys(self.seed, idx)
+    def _keyed_factors(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hash keys, factors [n,F]) of checked indices: the keys drive the factors and, salted, the nuisance."""
+        keys = hash_keys(self.seed, idx)
+        return keys, factors_from_uniforms(hash_uniforms(keys, len(FACTOR_NAMES)))
 
-    def _tensors(self, factors: np.ndarray, seeds: np.ndarray) -> dict[str, torch.Tensor]:
-        """Render factor rows with nuisance seeds into batched item tensors (image, attributes, mask, factors)."""
-        images, masks = render(factors, self.size, seeds)
+    def _tensors(self, factors: np.ndarray, keys: np.ndarray) -> dict[str, torch.Tensor]:
+        """Render factor rows with these keys' nuisance into batched tensors (image, attributes, mask, factors)."""
+        images, masks = render(factors, self.size, keys ^ _NUISANCE_SALT)
         if self.background != "original":
             images = np.stack([composite(im, m, self.background) for im, m in zip(images, masks)])
         x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
@@ -172,10 +178,8 @@ class SynthFaces(torch.utils.data.Dataset):
         idx = self._indices(indices)
         if len(idx) == 0:
             return []
-        keys = self._keys(idx)
-        factors = factors_from_uniforms(hash_uniforms(keys, len(FACTOR_NAMES)))
-        batch = self._tensors(factors, keys ^ _NUISANCE_SALT)
-        return [{name: value[i] for name, value in batch.items()} for i in range(len(idx))]
+        keys, factors = self._keyed_factors(idx)
+        return _unbatch(self._tensors(factors, keys))
 
     def __getitem__(self, i: int) -> dict:
         """One item: {"image", "attributes", "mask", "factors"} (see the class docstring)."""

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from facelab.data.synthfaces import _NUISANCE_SALT, SynthFaces
+from facelab.data.synthfaces import SynthFaces, _unbatch
 from facelab.data.synthfaces_factors import FACTOR_NAMES, factors_from_uniforms, hash_uniforms
 
 _PAIR_SALT = np.uint64(0x5EED_FACE_0000_0001)
@@ -52,12 +52,9 @@ class SynthFacePairs(SynthFaces):
         idx = self._indices(indices)
         if len(idx) == 0:
             return []
-        keys = self._keys(idx)
-        n_factors = len(FACTOR_NAMES)
-        factors = factors_from_uniforms(hash_uniforms(keys, n_factors))
-        partner = partner_factors(factors, hash_uniforms(keys ^ _PAIR_SALT, 1 + 2 * n_factors), self.changes)
-        first = self._tensors(factors, keys ^ _NUISANCE_SALT)
-        second = self._tensors(partner, keys ^ _NUISANCE_SALT)  # same nuisance: only factors differ
-        changed = torch.from_numpy(factors != partner)
-        return [{**{name: value[i] for name, value in first.items()}, "image_pair": second["image"][i],
-                 "factors_pair": second["factors"][i], "changed": changed[i]} for i in range(len(idx))]
+        keys, factors = self._keyed_factors(idx)
+        partner = partner_factors(factors, hash_uniforms(keys ^ _PAIR_SALT, 1 + 2 * len(FACTOR_NAMES)), self.changes)
+        second = self._tensors(partner, keys)  # the same keys, so the same nuisance: only factors differ
+        batch = {**self._tensors(factors, keys), "image_pair": second["image"], "factors_pair": second["factors"],
+                 "changed": torch.from_numpy(factors != partner)}
+        return _unbatch(batch)

@@ -226,19 +226,25 @@ def synthfaces_encoder(model: Any, size: int, background: str = "original", batc
     return encode
 
 
+def synthfaces_sample_fn(model: Any, meta: dict[str, Any], seed: int = 0) -> Callable:
+    """A disentanglement SampleFn: uniform synthfaces factors, rendered as the bundle was trained, then encoded."""
+    from facelab.data.synthfaces import FACTOR_SIZES
+    from facelab.metrics.disentanglement import factor_sampler
+
+    encode = synthfaces_encoder(model, int(model.image_size), meta.get("background") or "original", seed=seed)
+    return factor_sampler(FACTOR_SIZES, encode)
+
+
 def disentanglement_metrics(model: Any, meta: dict[str, Any], settings: EvalSettings) -> dict[str, float]:
     """β-VAE, FactorVAE, MIG, DCI on faces rendered from independent uniform synthfaces factors."""
-    from facelab.data.synthfaces import FACTOR_SIZES
-    from facelab.metrics.disentanglement import disentanglement_scores, factor_sampler
+    from facelab.metrics.disentanglement import disentanglement_scores
 
     was_training = model.training
     model.eval()
     try:
-        encode = synthfaces_encoder(model, int(model.image_size), meta.get("background") or "original",
-                                    seed=settings.seed)
-        return disentanglement_scores(factor_sampler(FACTOR_SIZES, encode), batch_size=settings.disent_batch,
-                                      n_train=settings.disent_train, n_eval=settings.disent_eval,
-                                      dci_method=settings.dci_method, seed=settings.seed)
+        sample_fn = synthfaces_sample_fn(model, meta, settings.seed)
+        return disentanglement_scores(sample_fn, batch_size=settings.disent_batch, n_train=settings.disent_train,
+                                      n_eval=settings.disent_eval, dci_method=settings.dci_method, seed=settings.seed)
     finally:
         model.train(was_training)
 
