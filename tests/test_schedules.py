@@ -84,3 +84,18 @@ def test_lr_schedule_names_and_unknown_name():
     assert {"constant", "cosine", "linear", "inverse_sigmoid"} <= set(LR_SCHEDULES)
     with pytest.raises(ValueError):
         _lrs("nope", 0, 10)
+
+
+def test_final_beta_moves_from_the_warmed_up_beta_to_the_final_one():
+    s = BetaSchedule("warmup", beta=4.0, warmup_steps=100, final_beta=1.0, final_start=1000, final_steps=200)
+    assert [s.value(t) for t in (50, 999, 1000, 1100, 1200, 5000)] == pytest.approx([2.0, 4.0, 4.0, 2.5, 1.0, 1.0])
+    at_once = BetaSchedule("constant", beta=4.0, final_beta=1.0, final_start=1000)
+    assert (at_once.value(999), at_once.value(1000)) == (4.0, 1.0)
+    assert at_once.kl_term(torch.tensor(2.0), 1000).item() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("kwargs", [{"kind": "cyclical", "final_beta": 1.0}, {"kind": "capacity", "final_beta": 1.0},
+                                    {"final_beta": -1.0}, {"final_beta": 1.0, "final_steps": -5}])
+def test_invalid_final_beta_is_rejected(kwargs):
+    with pytest.raises(ValueError):
+        BetaSchedule(**kwargs)

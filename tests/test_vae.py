@@ -135,6 +135,17 @@ def test_cyclical_schedule_restarts_in_the_loss():
     assert [model(batch, s)["beta"].item() for s in (0, 5, 10, 19, 20)] == pytest.approx([0, 0.5, 1, 1, 0])
 
 
+def test_final_beta_lowers_the_kl_weight_in_the_loss_and_survives_save_load(tmp_path):
+    model = VAE(image_size=16, beta_schedule="warmup", beta=4.0, warmup_steps=10, beta_final=1.0,
+                beta_final_start=100, **TINY)
+    batch = {"image": _images()}
+    assert [model(batch, s)["beta"].item() for s in (5, 99, 100, 500)] == pytest.approx([2.0, 4.0, 1.0, 1.0])
+    model.save_pretrained(tmp_path)
+    assert VAE.from_pretrained(tmp_path).schedule.value(100) == 1.0
+    with pytest.raises(ValueError, match="final_beta"):
+        VAE(image_size=16, beta_schedule="capacity", beta_final=1.0, **TINY)
+
+
 def test_capacity_annealing_term_in_the_loss():
     model = VAE(image_size=16, beta_schedule="capacity", gamma=10.0, c_max=30.0, c_steps=100, **TINY)
     batch = {"image": _images()}

@@ -27,6 +27,11 @@ class BetaSchedule:
       of the cycle, then holds β (Fu et al. 2019).
     - ``capacity``: the KL term is γ·|KL − C(step)| with C rising linearly from 0 to ``c_max``
       nats over ``c_steps`` steps (Burgess et al. 2018); ``value`` returns γ, the weight applied.
+
+    ``final_beta`` (constant and warm-up only) then moves β linearly to ``final_beta`` over
+    ``final_steps`` steps from step ``final_start`` (0 steps: at once). A high β first, then a low
+    one, lets the factors that a high β made too costly enter a code whose large factors are
+    already axis-aligned (measured on Ada-GVAE in BENCHMARKS.md), much as capacity annealing does.
     """
 
     kind: str = "constant"
@@ -37,6 +42,9 @@ class BetaSchedule:
     gamma: float = 1000.0
     c_max: float = 25.0
     c_steps: int = 100_000
+    final_beta: float | None = None
+    final_start: int = 0
+    final_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in BETA_KINDS:
@@ -47,14 +55,20 @@ class BetaSchedule:
             raise ValueError("warmup_steps and c_steps must be >= 0, cycle_steps >= 1")
         if not 0.0 < self.ratio <= 1.0:
             raise ValueError(f"ratio must be in (0, 1], got {self.ratio}")
+        if self.final_beta is not None:
+            if self.kind not in ("constant", "warmup"):
+                raise ValueError(f"final_beta needs the constant or warmup schedule, not {self.kind!r}")
+            if self.final_beta < 0 or self.final_start < 0 or self.final_steps < 0:
+                raise ValueError("final_beta, final_start and final_steps must be >= 0")
 
     def value(self, step: int) -> float:
         """The weight applied to the KL term at this step (γ for the capacity schedule)."""
         step = max(int(step), 0)
-        if self.kind == "constant":
-            return float(self.beta)
-        if self.kind == "warmup":
-            return float(self.beta) * _ramp(step, self.warmup_steps)
+        if self.kind in ("constant", "warmup"):
+            beta = float(self.beta) * (_ramp(step, self.warmup_steps) if self.kind == "warmup" else 1.0)
+            if self.final_beta is None or step < self.final_start:
+                return beta
+            return beta + (float(self.final_beta) - beta) * _ramp(step - self.final_start, self.final_steps)
         if self.kind == "cyclical":
             phase = (step % self.cycle_steps) / self.cycle_steps
             return float(self.beta) * min(1.0, phase / self.ratio)

@@ -101,7 +101,8 @@ class VAE(LatentModel):
                  recon: str = "mse", alpha: float = 1.0, log_sigma: float = 0.0, learn_sigma: bool = True,
                  beta_schedule: str = "constant", beta: float = 1.0, warmup_steps: int = 0,
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
-                 c_max: float = 25.0, c_steps: int = 100_000, lr: float = 1e-3,
+                 c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
+                 beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
                  pair_averaging: str = "none"):
         super().__init__()
         self._build(cond_dim=0)
@@ -122,7 +123,8 @@ class VAE(LatentModel):
                                               requires_grad=bool(cfg.learn_sigma and cfg.recon == "gaussian"))
         self.schedule = BetaSchedule(kind=cfg.beta_schedule, beta=cfg.beta, warmup_steps=cfg.warmup_steps,
                                      cycle_steps=cfg.cycle_steps, ratio=cfg.cycle_ratio, gamma=cfg.gamma,
-                                     c_max=cfg.c_max, c_steps=cfg.c_steps)
+                                     c_max=cfg.c_max, c_steps=cfg.c_steps, final_beta=cfg.beta_final,
+                                     final_start=cfg.beta_final_start, final_steps=cfg.beta_final_steps)
 
     @property
     def latent_levels(self) -> list[LevelSpec]:
@@ -258,7 +260,8 @@ class ConditionalVAE(VAE):
                  recon: str = "mse", alpha: float = 1.0, log_sigma: float = 0.0, learn_sigma: bool = True,
                  beta_schedule: str = "constant", beta: float = 1.0, warmup_steps: int = 0,
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
-                 c_max: float = 25.0, c_steps: int = 100_000, lr: float = 1e-3,
+                 c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
+                 beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
                  pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None):
         # skip VAE.__init__: its decorator would re-register a config without the attribute fields
         LatentModel.__init__(self)
