@@ -52,8 +52,10 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     run = meta.get("run_config") or {}
     train, data = run.get("train", {}), run.get("data", {})
     info = meta.get("training") or {}
+    # synthfaces draws its factors from a prior; bundles older than the option used the correlated one
+    prior = [("factor prior", data.get("factor_prior", "correlated"))] if meta.get("dataset") == "synthfaces" else []
     return [
-        ("dataset", f"{meta.get('dataset')} ({data.get('split', 'train')} split)"),
+        ("dataset", f"{meta.get('dataset')} ({data.get('split', 'train')} split)"), *prior,
         ("background", meta.get("background")),
         ("image size", f"{meta.get('image_size')} px"),
         ("steps", info.get("steps", train.get("max_steps"))),

@@ -37,6 +37,7 @@ class DataConfig:
     image_column: str = "image"  # hub only
     pairs: bool = False  # synthfaces only: items carry a partner face sharing all but a few factors (Ada-GVAE)
     pair_changes: int | None = None  # with pairs: factors redrawn per pair; null = uniformly random 1..F-1
+    factor_prior: str = "correlated"  # synthfaces only: correlated (CelebA-like) | uniform (independent factors)
     num_workers: int = 0
 
 

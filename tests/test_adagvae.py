@@ -67,6 +67,21 @@ def test_pairs_are_a_synthfaces_option_only():
         make_dataset(DataConfig(name="folder", root="nowhere", pairs=True))
 
 
+def test_uniform_prior_pairs_through_the_data_config():
+    ds = make_dataset(DataConfig(name="synthfaces", image_size=16, length=400, pairs=True, pair_changes=1,
+                                 factor_prior="uniform")).base
+    assert isinstance(ds, SynthFacePairs) and ds.prior == "uniform"
+    items = ds.__getitems__(list(range(400)))
+    first = np.stack([it["factors"].numpy() for it in items])
+    second = np.stack([it["factors_pair"].numpy() for it in items])
+    assert ((first != second).sum(1) <= 1).all()
+    lipstick, male = FACTOR_NAMES.index("lipstick"), FACTOR_NAMES.index("sex")
+    # partners are redrawn from the uniform prior too: men with lipstick on both sides of pairs
+    assert ((second[:, lipstick] == 1) & (second[:, male] == 1)).mean() > 0.15
+    with pytest.raises(ConfigError, match="data.factor_prior is a synthfaces option"):
+        make_dataset(DataConfig(name="folder", root="nowhere", factor_prior="uniform"))
+
+
 def test_ada_gvae_averages_exactly_the_dimensions_that_agree():
     mu1, mu2 = torch.zeros(1, 6), torch.zeros(1, 6)
     mu2[0, :2] = 3.0  # dimensions 0 and 1 moved between the two faces

@@ -192,6 +192,25 @@ def test_prior_is_correlated_like_celeba():
     assert len(np.unique(fixed[:, F["bg_colour"]])) == FACTOR_SIZES[F["bg_colour"]]
 
 
+def test_uniform_prior_draws_independent_uniform_factors():
+    f = sample_factors(np.random.default_rng(0), 20_000, prior="uniform")
+    for k, size in enumerate(FACTOR_SIZES):  # every value of every factor, about equally often
+        share = np.bincount(f[:, k], minlength=size) / len(f)
+        assert np.abs(share - 1 / size).max() < 0.02, FACTOR_NAMES[k]
+    male = f[:, F["sex"]] == 1
+    # what the correlated prior never draws: lipstick and no beard alike on men and women
+    assert abs((f[male, F["lipstick"]] == 1).mean() - 0.5) < 0.03
+    assert abs((f[~male, F["beard"]] >= 2).mean() - 0.5) < 0.03
+    fixed = sample_factors(np.random.default_rng(1), 500, fixed={"sex": 0}, prior="uniform")
+    assert (fixed[:, F["sex"]] == 0).all() and (fixed[:, F["beard"]] > 0).any()
+    ds = SynthFaces(size=16, length=2000, prior="uniform")
+    assert ds.prior == "uniform" and (ds.factors(range(2000))[:, F["lipstick"]] == 1).mean() > 0.4
+    # the same keys under another prior give other factors
+    assert not np.array_equal(ds.factors(range(50)), SynthFaces(size=16, length=2000).factors(range(50)))
+    with pytest.raises(ValueError, match="unknown factor prior 'flat'.*correlated, uniform"):
+        SynthFaces(size=16, prior="flat")
+
+
 def test_mask_covers_the_person_not_the_corners():
     _, masks = render(sample_factors(np.random.default_rng(2), 16), 64, seeds=np.arange(16))
     assert masks.dtype == np.float32 and masks.min() >= 0 and masks.max() <= 1

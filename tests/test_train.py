@@ -111,7 +111,7 @@ def check_bundle(out: Path, kind: str, steps: int = 4) -> dict:
     assert meta["run_config"]["model"]["kind"] == kind
     assert load_config(out / "config.yaml").model.params == meta["run_config"]["model"]["params"]
     card = (out / "bundle" / "README.md").read_text()
-    assert "## Training details" in card and "synthfaces" in card
+    assert "## Training details" in card and "synthfaces" in card and "| factor prior | correlated |" in card
     assert (out / "bundle" / "samples.png").is_file()
     return meta
 

@@ -70,11 +70,13 @@ def make_dataset(cfg: DataConfig) -> IndexedDataset:
     """The training dataset a DataConfig names, wrapped with indices."""
     kw: dict[str, Any] = {}
     if cfg.name == "synthfaces":
-        kw.update(length=cfg.length, seed=cfg.seed)
+        kw.update(length=cfg.length, seed=cfg.seed, prior=cfg.factor_prior)
         if cfg.pairs:
             kw.update(pairs=True, changes=cfg.pair_changes)
     elif cfg.pairs:
         raise ConfigError(f"data.pairs needs synthfaces (pairs that share known factors), not {cfg.name!r}")
+    elif cfg.factor_prior != "correlated":
+        raise ConfigError(f"data.factor_prior is a synthfaces option (it draws the factors), not for {cfg.name!r}")
     if cfg.attributes is not None:
         kw["attributes"] = cfg.attributes
     if cfg.name == "hub":

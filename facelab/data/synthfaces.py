@@ -19,8 +19,9 @@ from facelab.data.synthfaces_background import SLOTS as BG_SLOTS
 from facelab.data.synthfaces_background import render_background
 from facelab.data.synthfaces_draw import Canvas
 from facelab.data.synthfaces_factors import (
-    ATTRIBUTE_NAMES, BACKGROUND_FACTORS, FACTOR_INDEX, FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUE_NAMES,
-    attributes_from_factors, check_factors, factors_from_uniforms, hash_keys, hash_uniforms, sample_factors,
+    ATTRIBUTE_NAMES, BACKGROUND_FACTORS, FACTOR_INDEX, FACTOR_NAMES, FACTOR_PRIORS, FACTOR_SIZES,
+    FACTOR_VALUE_NAMES, attributes_from_factors, check_factors, check_prior, factors_from_uniforms, hash_keys,
+    hash_uniforms, sample_factors,
 )
 from facelab.data.synthfaces_features import (
     draw_age, draw_beard, draw_eyes, draw_glasses, draw_makeup, draw_moustache, draw_mouth, draw_nose,
@@ -31,7 +32,7 @@ from facelab.data.synthfaces_head import (
 from facelab.data.synthfaces_params import HEAD_Y, NUISANCE_SLOTS, face_params
 
 __all__ = [
-    "ATTRIBUTE_NAMES", "BACKGROUND_FACTORS", "FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUE_NAMES",
+    "ATTRIBUTE_NAMES", "BACKGROUND_FACTORS", "FACTOR_NAMES", "FACTOR_PRIORS", "FACTOR_SIZES", "FACTOR_VALUE_NAMES",
     "SynthFaces", "attributes_from_factors", "render", "sample_factors",
 ]
 
@@ -124,6 +125,8 @@ class SynthFaces(torch.utils.data.Dataset):
 
     Items follow the FaceDataset contract: image float32 [3,H,W] in [-1,1], attributes float32 [A],
     mask float32 [1,H,W] (ground-truth foreground: face, hair, neck, shoulders), factors int64 [F].
+    prior: "correlated" (CelebA-like: lipstick only on women, grey hair with age, ...) or "uniform"
+    (independent uniform factors, as disentanglement benchmarks train and the metrics sample).
     """
 
     attribute_names: list[str] = ATTRIBUTE_NAMES
@@ -131,13 +134,14 @@ class SynthFaces(torch.utils.data.Dataset):
     factor_sizes: list[int] = FACTOR_SIZES
     background_factor_names: list[str] = BACKGROUND_FACTORS
 
-    def __init__(self, size: int = 64, length: int = 50_000, seed: int = 0, background: str = "original"):
+    def __init__(self, size: int = 64, length: int = 50_000, seed: int = 0, background: str = "original",
+                 prior: str = "correlated"):
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE:
             raise ValueError(f"size must be an int >= {MIN_SIZE}, got {size!r}")
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ValueError(f"length must be an int >= 0, got {length!r}")
         self.size, self.length, self.seed = size, length, int(seed)
-        self.background = check_variant(background)
+        self.background, self.prior = check_variant(background), check_prior(prior)
         # Copies, so a caller editing a dataset's lists cannot change the module's tables.
         self.attribute_names, self.factor_names = list(ATTRIBUTE_NAMES), list(FACTOR_NAMES)
         self.factor_sizes, self.background_factor_names = list(FACTOR_SIZES), list(BACKGROUND_FACTORS)
@@ -162,7 +166,7 @@ class SynthFaces(torch.utils.data.Dataset):
     def _keyed_factors(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(hash keys, factors [n,F]) of checked indices: the keys drive the factors and, salted, the nuisance."""
         keys = hash_keys(self.seed, idx)
-        return keys, factors_from_uniforms(hash_uniforms(keys, len(FACTOR_NAMES)))
+        return keys, factors_from_uniforms(hash_uniforms(keys, len(FACTOR_NAMES)), prior=self.prior)
 
     def _tensors(self, factors: np.ndarray, keys: np.ndarray) -> dict[str, torch.Tensor]:
         """Render factor rows with these keys' nuisance into batched tensors (image, attributes, mask, factors)."""

@@ -27,6 +27,9 @@ FACTOR_NAMES: list[str] = list(FACTOR_VALUE_NAMES)
 FACTOR_SIZES: list[int] = [len(v) for v in FACTOR_VALUE_NAMES.values()]
 FACTOR_INDEX: dict[str, int] = {name: k for k, name in enumerate(FACTOR_NAMES)}
 BACKGROUND_FACTORS: list[str] = ["bg_kind", "bg_colour"]
+# "correlated": the CelebA-like prior below; "uniform": every factor independent and uniform, the
+# setting of disentanglement benchmarks (dSprites, 3dshapes) and of the metrics' own sampling.
+FACTOR_PRIORS: tuple[str, ...] = ("correlated", "uniform")
 
 # CelebA's own names, in CelebA's column order; each is a pure function of the factors.
 ATTRIBUTE_NAMES: list[str] = [
@@ -117,18 +120,29 @@ def check_factors(factors: np.ndarray) -> np.ndarray:
     return arr
 
 
-def factors_from_uniforms(uniforms: np.ndarray, fixed: dict[str, int] | None = None) -> np.ndarray:
-    """Map uniforms [n,F] in [0,1) to factors [n,F] by inverse CDF through the ancestral prior.
+def check_prior(prior: str) -> str:
+    """Return prior if it names a factor prior; raise ValueError listing them otherwise."""
+    if prior not in FACTOR_PRIORS:
+        raise ValueError(f"unknown factor prior {prior!r}; choose one of {', '.join(FACTOR_PRIORS)}")
+    return prior
+
+
+def factors_from_uniforms(uniforms: np.ndarray, fixed: dict[str, int] | None = None,
+                          prior: str = "correlated") -> np.ndarray:
+    """Map uniforms [n,F] in [0,1) to factors [n,F] by inverse CDF through the prior.
 
     Fixed factors are interventions: they take the given value and their descendants are drawn
     conditioned on it, while their ancestors keep their own prior (do() semantics).
     """
-    fixed = check_fixed(fixed)
+    fixed, prior = check_fixed(fixed), check_prior(prior)
     n = uniforms.shape[0]
     values: dict[str, np.ndarray] = {}
     for k, (name, prob_fn) in enumerate(_PRIOR.items()):
         if name in fixed:
             values[name] = np.full(n, fixed[name], dtype=np.int64)
+            continue
+        if prior == "uniform":
+            values[name] = np.minimum(uniforms[:, k] * FACTOR_SIZES[k], FACTOR_SIZES[k] - 1).astype(np.int64)
             continue
         cdf = np.cumsum(np.broadcast_to(prob_fn(values), (n, FACTOR_SIZES[k])), axis=1)
         # Scale by the row total so rounding never leaves a uniform beyond the last bin.
@@ -137,15 +151,16 @@ def factors_from_uniforms(uniforms: np.ndarray, fixed: dict[str, int] | None = N
     return np.stack([values[name] for name in FACTOR_NAMES], axis=1)
 
 
-def sample_factors(rng: np.random.Generator, n: int, fixed: dict[str, int] | None = None) -> np.ndarray:
-    """Draw n factor rows [n,F] int64 from the correlated prior, holding the fixed factors.
+def sample_factors(rng: np.random.Generator, n: int, fixed: dict[str, int] | None = None,
+                   prior: str = "correlated") -> np.ndarray:
+    """Draw n factor rows [n,F] int64 from the (by default correlated) prior, holding the fixed factors.
 
     Fixing is an intervention: factors drawn after a fixed one (in FACTOR_NAMES order) are
     conditioned on it, factors before it keep their prior (e.g. fixed beard leaves sex alone).
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    return factors_from_uniforms(rng.random((n, len(FACTOR_NAMES))), fixed)
+    return factors_from_uniforms(rng.random((n, len(FACTOR_NAMES))), fixed, prior)
 
 
 def attributes_from_factors(factors: np.ndarray) -> np.ndarray:

@@ -22,13 +22,14 @@ from facelab.data.synthfaces_factors import FACTOR_NAMES, factors_from_uniforms,
 _PAIR_SALT = np.uint64(0x5EED_FACE_0000_0001)
 
 
-def partner_factors(factors: np.ndarray, uniforms: np.ndarray, changes: int | None) -> np.ndarray:
+def partner_factors(factors: np.ndarray, uniforms: np.ndarray, changes: int | None,
+                    prior: str = "correlated") -> np.ndarray:
     """Redraw k factors of each row from the prior, the rest kept: uniforms [n, 1 + 2F] drive every choice."""
     n, f = factors.shape
     k = 1 + np.floor(uniforms[:, 0] * (f - 1)).astype(np.int64) if changes is None else np.full(n, changes)
     # the k factors with the smallest keys: a uniformly random subset of size k
     ranks = np.argsort(np.argsort(uniforms[:, 1:1 + f], axis=1), axis=1)
-    fresh = factors_from_uniforms(uniforms[:, 1 + f:1 + 2 * f])
+    fresh = factors_from_uniforms(uniforms[:, 1 + f:1 + 2 * f], prior=prior)
     return np.where(ranks < k[:, None], fresh, factors)
 
 
@@ -39,8 +40,8 @@ class SynthFacePairs(SynthFaces):
     """
 
     def __init__(self, size: int = 64, length: int = 50_000, seed: int = 0, background: str = "original",
-                 changes: int | None = None):
-        super().__init__(size=size, length=length, seed=seed, background=background)
+                 changes: int | None = None, prior: str = "correlated"):
+        super().__init__(size=size, length=length, seed=seed, background=background, prior=prior)
         n_factors = len(FACTOR_NAMES)
         if changes is not None and (isinstance(changes, bool) or not isinstance(changes, int)
                                     or not 1 <= changes < n_factors):
@@ -53,7 +54,8 @@ class SynthFacePairs(SynthFaces):
         if len(idx) == 0:
             return []
         keys, factors = self._keyed_factors(idx)
-        partner = partner_factors(factors, hash_uniforms(keys ^ _PAIR_SALT, 1 + 2 * len(FACTOR_NAMES)), self.changes)
+        partner = partner_factors(factors, hash_uniforms(keys ^ _PAIR_SALT, 1 + 2 * len(FACTOR_NAMES)), self.changes,
+                                  self.prior)
         second = self._tensors(partner, keys)  # the same keys, so the same nuisance: only factors differ
         batch = {**self._tensors(factors, keys), "image_pair": second["image"], "factors_pair": second["factors"],
                  "changed": torch.from_numpy(factors != partner)}
