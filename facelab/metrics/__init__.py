@@ -1,1 +1,1 @@
-"""Metrics: disentanglement scores (and, later, FID, attribute classifier, background share)."""
+"""Metrics: attribute classifier, disentanglement scores, intervention effects, FID/KID, reconstruction, background share."""

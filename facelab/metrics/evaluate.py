@@ -200,14 +200,15 @@ def settings_dict(settings: EvalSettings) -> dict[str, Any]:
 
 def synthfaces_encoder(model: Any, size: int, background: str = "original", batch_size: int = 256,
                        seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
-    """encode(factors [n,F]) -> codes [n,D]: render faces (fresh nuisance seeds), encode, concat levels."""
+    """encode(factors [n,F], seeds=None) -> codes [n,D]: render faces (fresh nuisance seeds unless given), encode."""
     from facelab.data.background import composite
     from facelab.data.synthfaces import attributes_from_factors, render
 
     rng = np.random.default_rng(seed)
 
-    def encode(factors: np.ndarray) -> np.ndarray:
-        seeds = rng.integers(0, 2**62, len(factors), dtype=np.int64).astype(np.uint64)
+    def encode(factors: np.ndarray, seeds: np.ndarray | None = None) -> np.ndarray:
+        if seeds is None:
+            seeds = rng.integers(0, 2**62, len(factors), dtype=np.int64).astype(np.uint64)
         codes = []
         for i in range(0, len(factors), batch_size):
             f = factors[i:i + batch_size]
