@@ -54,11 +54,13 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     info = meta.get("training") or {}
     # synthfaces draws its factors from a prior; bundles older than the option used the correlated one
     prior = [("factor prior", data.get("factor_prior", "correlated"))] if meta.get("dataset") == "synthfaces" else []
+    # fine-tuned runs: "steps" counts this run's steps only, on top of the starting bundle's
+    start = [("initialised from", train["init_from"])] if train.get("init_from") else []
     return [
         ("dataset", f"{meta.get('dataset')} ({data.get('split', 'train')} split)"), *prior,
         ("background", meta.get("background")),
         ("image size", f"{meta.get('image_size')} px"),
-        ("steps", info.get("steps", train.get("max_steps"))),
+        *start, ("steps", info.get("steps", train.get("max_steps"))),
         ("images seen", info.get("images_seen")),
         ("global batch size", train.get("batch_size")),
         ("learning rate", _lrs(info.get("learning_rates")) or train.get("learning_rate") or "model default"),

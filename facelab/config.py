@@ -69,6 +69,7 @@ class TrainConfig:
     num_samples: int = 64
     report_to: str = "tensorboard"
     ema_decay: float | None = None
+    init_from: str | None = None  # bundle folder or Hub id whose weights start the run (fine-tuning); same model
     trace_ranks: bool = False  # each rank writes its batch indices + final weights to output_dir/ranks/
 
 

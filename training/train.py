@@ -36,7 +36,7 @@ from training.data import EpochSampler, epoch_batches, fixed_batch, make_dataloa
 from training.outputs import write_bundle, write_samples  # noqa: E402
 from training.steps import Trainables, encoder_step, gan_step, grad_clip_for  # noqa: E402
 from training.train_utils import (Meter, TrainingError, build_accelerator, check_finite,  # noqa: E402
-                                  check_finite_weights, flat_hparams, make_schedulers, reduce_scalars,
+                                  check_finite_weights, flat_hparams, init_weights, make_schedulers, reduce_scalars,
                                   release_accelerator, resolve_config, resolve_model_params, sync_buffers,
                                   write_rank_trace)
 
@@ -88,6 +88,8 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     set_seed(cfg.train.seed)  # identical initial weights on every rank
     dataset = make_dataset(cfg.data)
     model = resolve_model_params(cfg, dataset)
+    if cfg.train.init_from:
+        init_weights(model, cfg.train.init_from)  # before prepare, so every rank starts from the same weights
     optimizers = model.configure_optimizers(cfg.train.learning_rate)
     schedulers = make_schedulers(cfg, optimizers)
     loader, sampler = make_dataloader(dataset, cfg.train.batch_size, cfg.train.seed, cfg.data.num_workers)

@@ -234,3 +234,27 @@ def sync_buffers(accelerator: Accelerator, model: torch.nn.Module) -> None:
 
     for buf in model.buffers():
         buf.copy_(broadcast(buf.detach().clone(), from_process=0))
+
+
+def init_weights(model: torch.nn.Module, source: str) -> None:
+    """train.init_from: copy a bundle's weights (safetensors, folder or Hub id) into the freshly built model.
+
+    Fine-tuning keeps the run's own config (β, loss weights, data), so only the networks must match:
+    the bundle's kind and every parameter/buffer name and shape.
+    """
+    from facelab.hub import BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(source, with_probes=False)
+    except BundleError as err:
+        raise ConfigError(f"train.init_from: {err}") from err
+    if bundle.meta.get("kind") != model.kind:
+        raise ConfigError(f"train.init_from: {source} holds a {bundle.meta.get('kind')} but model.kind is {model.kind}")
+    theirs, ours = bundle.model.state_dict(), model.state_dict()
+    wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    extra = [k for k in theirs if k not in ours]
+    if wrong or extra:
+        raise ConfigError(f"train.init_from: {source}'s networks differ from model.params ({len(wrong)} missing or "
+                          f"reshaped, {len(extra)} extra, e.g. {(wrong + extra)[0]}): use the bundle's architecture "
+                          "params (base_channels, latent_dim, image_size, ...)")
+    model.load_state_dict(theirs)

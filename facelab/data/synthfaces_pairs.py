@@ -34,7 +34,8 @@ def partner_factors(factors: np.ndarray, uniforms: np.ndarray, changes: int | No
 
 
 class SynthFacePairs(SynthFaces):
-    """SynthFaces whose items also carry "image_pair" and "factors_pair": the same face with k factors redrawn.
+    """SynthFaces whose items also carry "image_pair", "mask_pair" and "factors_pair": the same face, k factors
+    redrawn.
 
     changes: how many factors to redraw (1..F−1), or None for a uniformly random number per pair.
     """
@@ -57,6 +58,7 @@ class SynthFacePairs(SynthFaces):
         partner = partner_factors(factors, hash_uniforms(keys ^ _PAIR_SALT, 1 + 2 * len(FACTOR_NAMES)), self.changes,
                                   self.prior)
         second = self._tensors(partner, keys)  # the same keys, so the same nuisance: only factors differ
-        batch = {**self._tensors(factors, keys), "image_pair": second["image"], "factors_pair": second["factors"],
+        batch = {**self._tensors(factors, keys), "image_pair": second["image"], "mask_pair": second["mask"],
+                 "factors_pair": second["factors"],
                  "changed": torch.from_numpy(factors != partner)}
         return _unbatch(batch)

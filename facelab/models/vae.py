@@ -16,6 +16,11 @@ that share all but a few unknown factors (data.pairs on synthfaces), the encoder
 averaged over the dimensions it judges shared (ada_gvae_average) before the ELBO of both faces.
 That pushes each factor into its own dimensions; the model is a plain VAE at inference.
 
+Foreground weighting (``background_weight`` w < 1): in training, each pixel's reconstruction term is
+scaled by m + w·(1 − m) with the item's foreground mask m (synthfaces ground truth, rembg masks of
+prepared real datasets), so the decoder spends less capacity on background texture and more on the
+face. Evaluation (eval mode) always uses the plain, unweighted ELBO, so bits/dim stay comparable.
+
 BatchNorm caveat (arch "conv", norm "batch"): in train mode encode/decode/sample normalise
 with batch statistics, so outputs depend on the rest of the batch; ``sample`` and ``encode`` use
 the module's current mode, and are deterministic only in eval mode (the app calls ``eval()``).
@@ -66,8 +71,11 @@ def ada_gvae_average(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tens
 
 
 def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, kind: str,
-                       log_sigma: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample reconstruction loss [N] (sum over C·H·W) of images x in [-1, 1] given decoder logits."""
+                       log_sigma: torch.Tensor | None = None, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample reconstruction loss [N] (sum over C·H·W) of images x in [-1, 1] given decoder logits.
+
+    weight [N,1,H,W] (optional) scales each pixel's term, e.g. to down-weight the background.
+    """
     if kind == "bce":
         per_pixel = F.binary_cross_entropy_with_logits(logits, (x + 1) / 2, reduction="none")
     elif kind == "mse":
@@ -79,7 +87,21 @@ def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, kind: str,
         per_pixel = 0.5 * z.pow(2) + log_sigma + _HALF_LOG_2PI
     else:
         raise ValueError(f"unknown reconstruction {kind!r}; expected one of {RECON_KINDS}")
+    if weight is not None:
+        per_pixel = per_pixel * weight
     return per_pixel.flatten(1).sum(1)
+
+
+def foreground_weight(masks: torch.Tensor | None, background_weight: float) -> torch.Tensor | None:
+    """Per-pixel loss weight m + w·(1 − m) from foreground masks [N,1,H,W]; None when w is 1."""
+    if background_weight == 1.0:
+        return None
+    if masks is None:
+        raise ValueError(f"background_weight={background_weight} needs foreground masks in the batch: synthfaces "
+                         "items carry them; for folders / CelebA / FFHQ run training/prepare_data.py first so "
+                         "items carry their rembg masks")
+    m = masks.float().clamp(0.0, 1.0)
+    return m + background_weight * (1.0 - m)
 
 
 class VAE(LatentModel):
@@ -103,7 +125,7 @@ class VAE(LatentModel):
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
-                 pair_averaging: str = "none"):
+                 pair_averaging: str = "none", background_weight: float = 1.0):
         super().__init__()
         self._build(cond_dim=0)
 
@@ -114,6 +136,8 @@ class VAE(LatentModel):
             raise ValueError(f"unknown reconstruction {cfg.recon!r}; expected one of {RECON_KINDS}")
         if cfg.pair_averaging not in PAIR_AVERAGING:
             raise ValueError(f"unknown pair_averaging {cfg.pair_averaging!r}; expected one of {PAIR_AVERAGING}")
+        if not 0.0 <= float(cfg.background_weight) <= 1.0:
+            raise ValueError(f"background_weight must be in [0, 1] (1 = plain loss), got {cfg.background_weight!r}")
         self.encoder, self.decoder = build_nets(cfg.arch, cfg.channels, cfg.image_size, cfg.base_channels,
                                                 cfg.max_channels, cfg.bottom_size, cfg.norm)
         self.to_posterior = nn.Linear(self.encoder.out_features + cond_dim, 2 * cfg.latent_dim)
@@ -160,7 +184,8 @@ class VAE(LatentModel):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         logits = self._logits(z, cond)
         # losses in fp32 whatever the autocast dtype of the networks
-        return self._losses(x.float(), logits.float(), mu.float(), logvar.float(), step)
+        return self._losses(x.float(), logits.float(), mu.float(), logvar.float(), step,
+                            self._pixel_weight(batch.get("mask")))
 
     def _pair_forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """Ada-GVAE (Locatello et al. 2020): the ELBO of both faces of a pair, shared dimensions averaged."""
@@ -168,20 +193,28 @@ class VAE(LatentModel):
             raise ValueError("pair_averaging='ada_gvae' trains on pairs of faces: set data.pairs: true "
                              "(synthfaces) so batches carry image_pair")
         x = torch.cat([batch["image"], batch["image_pair"]])
+        masks = batch.get("mask"), batch.get("mask_pair")
+        weight = self._pixel_weight(None if masks[0] is None or masks[1] is None else torch.cat(masks))
         mu, logvar = self._posterior(x, None)
         mu, logvar, shared = ada_gvae_average(mu.float(), logvar.float())
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         # both halves in one batch: recon and KL means are the pair average, as in disentanglement_lib
-        out = self._losses(x.float(), self._logits(z, None).float(), mu, logvar, step)
+        out = self._losses(x.float(), self._logits(z, None).float(), mu, logvar, step, weight)
         out["shared_dims"] = shared.float().sum(1).mean()
         return out
 
+    def _pixel_weight(self, masks: torch.Tensor | None) -> torch.Tensor | None:
+        """Training-time per-pixel loss weight from foreground masks (None = unweighted, and always in eval)."""
+        if not self.training:
+            return None
+        return foreground_weight(masks, float(self.config.background_weight))
+
     def _losses(self, x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                step: int) -> dict[str, torch.Tensor]:
-        """α·recon + KL term at this step, plus scalars to log."""
+                step: int, weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """α·recon (pixels weighted by weight, if given) + KL term at this step, plus scalars to log."""
         cfg = self.config
         log_sigma = self.decoder_log_sigma.float()
-        recon = reconstruction_nll(x, logits, cfg.recon, log_sigma).mean()
+        recon = reconstruction_nll(x, logits, cfg.recon, log_sigma, weight).mean()
         kl_dims = kl_normal(mu, logvar)
         kl = kl_dims.sum(1).mean()
         kl_term = self.schedule.kl_term(kl, step)
@@ -198,7 +231,8 @@ class VAE(LatentModel):
         if cfg.recon == "gaussian":
             dims = x[0].numel()
             # continuous density on [-1,1] → [0,256): add log2(128) bits per dimension
-            out["bits_per_dim"] = ((recon + kl) / (dims * math.log(2)) + math.log2(128)).detach()
+            if weight is None:  # a weighted recon is not a likelihood
+                out["bits_per_dim"] = ((recon + kl) / (dims * math.log(2)) + math.log2(128)).detach()
             out["log_sigma"] = log_sigma.detach()
         return out
 
@@ -262,7 +296,8 @@ class ConditionalVAE(VAE):
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
-                 pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None):
+                 pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None,
+                 background_weight: float = 1.0):
         # skip VAE.__init__: its decorator would re-register a config without the attribute fields
         LatentModel.__init__(self)
         if num_attributes < 1:
