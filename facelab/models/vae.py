@@ -21,6 +21,10 @@ scaled by m + w·(1 − m) with the item's foreground mask m (synthfaces ground 
 prepared real datasets), so the decoder spends less capacity on background texture and more on the
 face. Evaluation (eval mode) always uses the plain, unweighted ELBO, so bits/dim stay comparable.
 
+Feature matching (``perceptual_weight`` > 0, facelab.models.perceptual): in training, adds that weight
+× the distance of x̂ from x in a frozen CNN's feature maps ("random" weights, or an attribute
+classifier folder — label supervision), so small face details weigh more than their pixel count.
+
 BatchNorm caveat (arch "conv", norm "batch"): in train mode encode/decode/sample normalise
 with batch statistics, so outputs depend on the rest of the batch; ``sample`` and ``encode`` use
 the module's current mode, and are deterministic only in eval mode (the app calls ``eval()``).
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from facelab.models.perceptual import FeatureLoss, build_feature_net
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
 from facelab.models.schedules import BetaSchedule
 from facelab.models.vae_nets import build_nets
@@ -125,7 +130,8 @@ class VAE(LatentModel):
                  cycle_steps: int = 10_000, cycle_ratio: float = 0.5, gamma: float = 1000.0,
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
-                 pair_averaging: str = "none", background_weight: float = 1.0):
+                 pair_averaging: str = "none", background_weight: float = 1.0,
+                 perceptual_weight: float = 0.0, perceptual_net: str = "random"):
         super().__init__()
         self._build(cond_dim=0)
 
@@ -138,6 +144,8 @@ class VAE(LatentModel):
             raise ValueError(f"unknown pair_averaging {cfg.pair_averaging!r}; expected one of {PAIR_AVERAGING}")
         if not 0.0 <= float(cfg.background_weight) <= 1.0:
             raise ValueError(f"background_weight must be in [0, 1] (1 = plain loss), got {cfg.background_weight!r}")
+        if float(cfg.perceptual_weight) < 0.0:
+            raise ValueError(f"perceptual_weight must be >= 0 (0 = pixel loss only), got {cfg.perceptual_weight!r}")
         self.encoder, self.decoder = build_nets(cfg.arch, cfg.channels, cfg.image_size, cfg.base_channels,
                                                 cfg.max_channels, cfg.bottom_size, cfg.norm)
         self.to_posterior = nn.Linear(self.encoder.out_features + cond_dim, 2 * cfg.latent_dim)
@@ -218,14 +226,19 @@ class VAE(LatentModel):
         kl_dims = kl_normal(mu, logvar)
         kl = kl_dims.sum(1).mean()
         kl_term = self.schedule.kl_term(kl, step)
+        loss = cfg.alpha * recon + kl_term
         out = {
-            "loss": cfg.alpha * recon + kl_term,
+            "loss": loss,
             "recon": recon.detach(),
             "kl": kl.detach(),
             "beta": torch.tensor(self.schedule.value(step), device=x.device),
             "kl_per_dim": (kl / kl_dims.shape[1]).detach(),
             "mse": (torch.tanh(logits.detach() / 2) - x).pow(2).mean(),
         }
+        if self.training and float(cfg.perceptual_weight) > 0.0:
+            feat = self._feature_loss()(torch.tanh(logits / 2), x).mean()
+            out["loss"] = loss + float(cfg.perceptual_weight) * feat
+            out["perceptual"] = feat.detach()
         if self.schedule.kind == "capacity":
             out["capacity"] = torch.tensor(self.schedule.capacity(step), device=x.device)
         if cfg.recon == "gaussian":
@@ -235,6 +248,13 @@ class VAE(LatentModel):
                 out["bits_per_dim"] = ((recon + kl) / (dims * math.log(2)) + math.log2(128)).detach()
             out["log_sigma"] = log_sigma.detach()
         return out
+
+    def _feature_loss(self) -> FeatureLoss:
+        """The frozen feature-matching term, built on first use (kept out of the state dict)."""
+        if "_features" not in self.__dict__:
+            net = build_feature_net(str(self.config.perceptual_net), int(self.config.image_size))
+            self.__dict__["_features"] = FeatureLoss(net)  # not a submodule: bundles stay plain VAEs
+        return self.__dict__["_features"]
 
     def loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         """Same as forward (the training loop calls forward so DDP hooks run)."""
@@ -297,7 +317,7 @@ class ConditionalVAE(VAE):
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
                  pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None,
-                 background_weight: float = 1.0):
+                 background_weight: float = 1.0, perceptual_weight: float = 0.0, perceptual_net: str = "random"):
         # skip VAE.__init__: its decorator would re-register a config without the attribute fields
         LatentModel.__init__(self)
         if num_attributes < 1:
