@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from facelab.data.synthfaces import render  # noqa: E402
 from facelab.data.synthfaces_factors import FACTOR_NAMES, FACTOR_SIZES  # noqa: E402
 from facelab.hub import load_bundle  # noqa: E402
+from facelab.imaging import from_uint8  # noqa: E402
 from facelab.models.perceptual import FeatureLoss, build_feature_net  # noqa: E402
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -33,8 +34,7 @@ Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _images(factors: np.ndarray, size: int, seeds: np.ndarray) -> torch.Tensor:
     """Rendered faces as float [n,3,H,W] in [-1, 1]."""
-    images, _ = render(factors, size, seeds)
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return from_uint8(render(factors, size, seeds)[0])
 
 
 def main() -> None:

@@ -17,6 +17,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N,H,W,3] -> float32 [N,3,H,W] in [-1,1] (the inverse of to_uint8)."""
+    x = torch.from_numpy(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)))
+    return x.float() / 127.5 - 1.0
+
+
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
     """[N,3,H,W] floats in [-1,1] -> list of RGB PIL images."""
     arr = to_uint8(images if images.dim() == 4 else images[None])

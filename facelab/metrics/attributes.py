@@ -73,6 +73,14 @@ class AttributeClassifier(ModelMixin, ConfigMixin):
                               antialias=x.shape[-1] > size)
         return x
 
+    def stage_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's feature map, first to last (with gradients; the perceptual loss matches them)."""
+        out, h = [], self._prepare(images)
+        for stage in self.body:
+            h = stage(h)
+            out.append(h)
+        return out
+
     def _pooled(self, images: torch.Tensor) -> torch.Tensor:
         return self.body(self._prepare(images)).mean(dim=(2, 3))
 

@@ -203,6 +203,7 @@ def synthfaces_encoder(model: Any, size: int, background: str = "original", batc
     """encode(factors [n,F], seeds=None) -> codes [n,D]: render faces (fresh nuisance seeds unless given), encode."""
     from facelab.data.background import composite
     from facelab.data.synthfaces import attributes_from_factors, render
+    from facelab.imaging import from_uint8
 
     rng = np.random.default_rng(seed)
 
@@ -215,7 +216,7 @@ def synthfaces_encoder(model: Any, size: int, background: str = "original", batc
             images, masks = render(f, size, seeds[i:i + batch_size])
             if background != "original":
                 images = np.stack([composite(im, m, background) for im, m in zip(images, masks)])
-            x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float() / 127.5 - 1.0
+            x = from_uint8(images)
             kw = {}
             if getattr(model, "is_conditional", False):
                 kw["attributes"] = torch.from_numpy(attributes_from_factors(f))

@@ -52,18 +52,11 @@ class FeatureLoss(nn.Module):
         super().__init__()
         self.net = net
 
-    def _stages(self, images: torch.Tensor) -> list[torch.Tensor]:
-        out, h = [], self.net._prepare(images)
-        for stage in self.net.body:
-            h = stage(h)
-            out.append(h)
-        return out
-
     def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """[N] feature distance of recon (gradients flow) from target (constant), images in [-1, 1]."""
         self.net.to(recon.device)
         with torch.no_grad():
-            wanted = self._stages(target)
-        got = self._stages(recon)
+            wanted = self.net.stage_features(target)
+        got = self.net.stage_features(recon)
         per_stage = [(g - w).pow(2).flatten(1).mean(1) for g, w in zip(got, wanted)]
         return torch.stack(per_stage, 1).sum(1) * target[0].numel()

@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from facelab.models.perceptual import FeatureLoss, build_feature_net
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
+from facelab.models.perceptual import FeatureLoss, build_feature_net
 from facelab.models.schedules import BetaSchedule
 from facelab.models.vae_nets import build_nets
 
@@ -226,9 +226,8 @@ class VAE(LatentModel):
         kl_dims = kl_normal(mu, logvar)
         kl = kl_dims.sum(1).mean()
         kl_term = self.schedule.kl_term(kl, step)
-        loss = cfg.alpha * recon + kl_term
         out = {
-            "loss": loss,
+            "loss": cfg.alpha * recon + kl_term,
             "recon": recon.detach(),
             "kl": kl.detach(),
             "beta": torch.tensor(self.schedule.value(step), device=x.device),
@@ -237,7 +236,7 @@ class VAE(LatentModel):
         }
         if self.training and float(cfg.perceptual_weight) > 0.0:
             feat = self._feature_loss()(torch.tanh(logits / 2), x).mean()
-            out["loss"] = loss + float(cfg.perceptual_weight) * feat
+            out["loss"] = out["loss"] + float(cfg.perceptual_weight) * feat
             out["perceptual"] = feat.detach()
         if self.schedule.kind == "capacity":
             out["capacity"] = torch.tensor(self.schedule.capacity(step), device=x.device)
