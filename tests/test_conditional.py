@@ -18,10 +18,10 @@ from facelab.hub import Bundle
 from facelab.metrics.attributes import train_attribute_classifier
 from facelab.models import VAE, HierarchicalVAE, StyleGAN
 from facelab.probes.conditional import (ConditionalResult, ProbesMissingError, conditional_sample,
-                                        implied_targets, nearest_latents, precision, probe_table,
-                                        shift_latents, signed_margins)
+                                        implied_targets, precision, probe_table, signed_margins)
 from facelab.probes.encode import Encoded
 from facelab.probes.fit import fit_probes
+from facelab.probes.moves import nearest_latents, shift_latents
 
 N_FIT = 600
 

@@ -52,16 +52,14 @@ import torch
 
 from facelab.models.base import randn
 from facelab.probes.classifiers import LinearProbe, ProbeTable, to_numpy
-from facelab.probes.directions import conditional_direction
 from facelab.probes.encode import inference
+from facelab.probes.moves import OVERSHOOT, SHIFT_MARGIN, mover, rejection
 
 Method = Literal["rejection", "shift", "nearest"]
 MOVES = ("shift", "nearest")  # methods that draw once and move the draw
 Variant = Literal["per_level", "cumulative"]
 DEFAULT_MAX_ATTEMPTS = 100
-SHIFT_MARGIN = 1.0
 INFORMATIVE = 0.6  # levels="informative": balanced accuracy every target's probe must reach at a level
-_OVERSHOOT = 1e-3
 # Attributes naming values of one property (CelebA's and synthfaces' hair colours): one present
 # implies the others absent.
 EXCLUSIVE_GROUPS: tuple[tuple[str, ...], ...] = (("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"),)
@@ -177,92 +175,6 @@ def signed_margins(probes: Sequence[LinearProbe], signs: np.ndarray, levels: Seq
     return np.stack([s * p.decision(p.select(levels)) for p, s in zip(probes, signs)], 1)
 
 
-# ---------------------------------------------------------------- the two moves
-
-
-def _rejection(n: int, draw: Callable[[np.ndarray], torch.Tensor],
-               score: Callable[[np.ndarray, torch.Tensor], np.ndarray], max_attempts: int,
-               margin: float) -> tuple[torch.Tensor, np.ndarray, int, int]:
-    """Redraw pending samples until score > margin; keep the best draw of those that never make it."""
-    best: torch.Tensor | None = None
-    best_score = np.full(n, -np.inf)
-    pending = np.arange(n)
-    drawn = accepted = 0
-    for _ in range(int(max_attempts)):
-        cand = draw(pending)
-        s = score(pending, cand)
-        if best is None:
-            best = torch.empty((n, *cand.shape[1:]), dtype=cand.dtype, device=cand.device)
-        better = s > best_score[pending]
-        idx = torch.as_tensor(pending[better], device=cand.device)
-        best[idx] = cand[torch.as_tensor(np.flatnonzero(better), device=cand.device)]
-        best_score[pending[better]] = s[better]
-        ok = s > margin
-        drawn, accepted = drawn + len(pending), accepted + int(ok.sum())
-        pending = pending[~ok]
-        if not len(pending):
-            break
-    assert best is not None
-    return best, best_score > margin, drawn, accepted
-
-
-def shift_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, signs: np.ndarray,
-                  margin: float = SHIFT_MARGIN) -> np.ndarray:
-    """Move rows of z [n, d] so every decision z·w_a + c is on side signs[a] by margin, along conditional directions.
-
-    weights [A, d] are the raw-coordinate SVM weights of the movable block, decisions [n, A] the
-    current decisions. Attribute a moves along its weight with the other weights projected off, so
-    its step changes no other decision; samples already past the margin do not move for it, and an
-    attribute whose weight on this block is zero cannot be moved (the caller sees it unsatisfied).
-    """
-    z = np.asarray(z, np.float64).copy()
-    # a probe with no weight on this block cannot be moved by it: such attributes stay as they are
-    movable = [a for a in range(len(signs)) if np.linalg.norm(weights[a]) > 0]
-    for a in movable:
-        try:
-            u = conditional_direction(weights[a], [weights[b] for b in movable if b != a])
-        except ValueError as err:
-            raise ValueError(f"attribute {a}'s boundary normal lies in the span of the other targets' "
-                             "normals: the targets cannot be moved independently") from err
-        gain = float(weights[a] @ u)  # > 0: u is w_a minus its projection on the others
-        # aim a hair past the margin: float32 latents must not round back below it
-        gap = signs[a] * margin * (1 + _OVERSHOOT) - decisions[:, a]
-        need = signs[a] * decisions[:, a] < margin
-        z[need] += (gap[need] / gain)[:, None] * u
-    return z
-
-
-def nearest_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, signs: np.ndarray,
-                    margin: float = SHIFT_MARGIN, sweeps: int = 500, tol: float = 1e-9) -> np.ndarray:
-    """Rows of z moved to the nearest point where every decision is on side signs[a] by margin (Hildreth).
-
-    Dual coordinate ascent for min ||δ||² s.t. signs[a]·(decisions[:, a] + weights[a]·δ) ≥ margin:
-    δ = Σ_a λ_a g_a with g_a = signs[a]·weights[a], λ ≥ 0, one closed-form update per constraint per
-    sweep. It converges to the exact projection when the constraints can be met together.
-    """
-    z = np.asarray(z, np.float64)
-    g = np.asarray(weights, np.float64) * np.asarray(signs, np.float64)[:, None]  # [A, d]
-    norms = (g * g).sum(1)
-    movable = norms > 0  # a probe with no weight on this block cannot be moved by it
-    need = margin * (1 + _OVERSHOOT) - np.asarray(signs)[None, :] * np.asarray(decisions)  # [n, A]: g_a·δ ≥ need
-    gram = g @ g.T  # g_a·δ = Σ_b λ_b (g_a·g_b)
-    lam = np.zeros_like(need)
-    for _ in range(int(sweeps)):
-        change = 0.0
-        for a in np.flatnonzero(movable):
-            new = np.maximum(0.0, lam[:, a] + (need[:, a] - lam @ gram[:, a]) / norms[a])
-            change = max(change, float(np.abs(new - lam[:, a]).max()) * float(np.sqrt(norms[a])))
-            lam[:, a] = new
-        if change < tol:
-            break
-    return z + lam @ g
-
-
-def _mover(method: str) -> Callable[..., np.ndarray]:
-    """The latent move of a moving method: nearest_latents or shift_latents (same arguments)."""
-    return nearest_latents if method == "nearest" else shift_latents
-
-
 def _block(probe: LinearProbe, level_dims: Sequence[int], k: int) -> slice:
     """The slice of a probe's input that belongs to level k (probe inputs concatenate its levels)."""
     start = sum(level_dims[j] for j in probe.levels if j < k)
@@ -276,7 +188,7 @@ def _shift_level(probes: Sequence[LinearProbe], signs: np.ndarray, levels: list[
     dims = [x.shape[1] for x in flat]
     weights = np.stack([p.raw()[0][_block(p, dims, k)] for p in probes])
     decisions = np.stack([p.decision(p.select(flat)) for p in probes], 1)
-    return _mover(method)(flat[k], weights, decisions, signs, margin)
+    return mover(method)(flat[k], weights, decisions, signs, margin)
 
 
 # ---------------------------------------------------------------- hierarchical VAE
@@ -297,12 +209,12 @@ def _hvae_level(model: Any, k: int, frozen: list[torch.Tensor], probes: list[Lin
         return signed_margins(probes, signs, [*prev, cand]).min(1)
 
     if method == "rejection":
-        return _rejection(n, draw, score, max_attempts, margin)
+        return rejection(n, draw, score, max_attempts, margin)
     everyone = np.arange(n)
     cand = draw(everyone)
     moved = _shift_level(probes, signs, [*frozen, cand], k, margin, method)
     z_k = torch.as_tensor(moved, dtype=cand.dtype, device=cand.device).reshape(n, *shape)
-    ok = score(everyone, z_k) >= margin * (1 - _OVERSHOOT)
+    ok = score(everyone, z_k) >= margin * (1 - OVERSHOOT)
     return z_k, ok, n, int((score(everyone, cand) > margin).sum())
 
 
@@ -408,15 +320,15 @@ def _flat_sample(model: Any, table: ProbeTable, targets: dict[str, int], n: int,
 
     with inference(model):
         if method == "rejection":
-            z, ok, drawn, accepted = _rejection(n, lambda idx: space.draw(len(idx), generator), score,
-                                                max_attempts, margin)
+            z, ok, drawn, accepted = rejection(n, lambda idx: space.draw(len(idx), generator), score,
+                                               max_attempts, margin)
         else:
             z0 = space.draw(n, generator)
             weights = np.stack([p.raw()[0] for p in probes])
             decisions = np.stack([p.decision(z0) for p in probes], 1)
-            z = torch.as_tensor(_mover(method)(to_numpy(z0), weights, decisions, signs, margin),
+            z = torch.as_tensor(mover(method)(to_numpy(z0), weights, decisions, signs, margin),
                                 dtype=z0.dtype, device=z0.device)
-            ok = score(None, z) >= margin * (1 - _OVERSHOOT)
+            ok = score(None, z) >= margin * (1 - OVERSHOOT)
             drawn, accepted = n, int((score(None, z0) > margin).sum())
         images = space.render(z)
     return ConditionalResult(images=images, latents=[z], level_names=[space.name],
