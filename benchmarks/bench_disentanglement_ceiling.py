@@ -38,7 +38,8 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
 def ideal_code(left_out: tuple[str, ...], seed: int = 0, noise: float = 0.05) -> Callable[[np.ndarray], np.ndarray]:
     """Factors [n, 15] -> an axis-aligned code without the left-out factors, padded with N(0, 1) dims."""
     rng = np.random.default_rng(seed)
-    keep = [k for k in range(len(FACTOR_SIZES)) if k not in {FACTOR_INDEX[f] for f in left_out}]
+    dropped = {FACTOR_INDEX[f] for f in left_out}
+    keep = [k for k in range(len(FACTOR_SIZES)) if k not in dropped]
     scale = np.maximum(np.asarray(FACTOR_SIZES, np.float64) - 1, 1)
 
     def encode(factors: np.ndarray) -> np.ndarray:

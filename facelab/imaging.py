@@ -20,7 +20,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def from_uint8(images: np.ndarray) -> torch.Tensor:
     """uint8 [N,H,W,3] -> float32 [N,3,H,W] in [-1,1] (the inverse of to_uint8)."""
     x = torch.from_numpy(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)))
-    return x.float() / 127.5 - 1.0
+    return x.float().div_(127.5).sub_(1.0)  # in place: one float copy (the data loader's hot path)
 
 
 def to_pil(images: torch.Tensor) -> list[Image.Image]:

@@ -30,6 +30,7 @@ from facelab.data.synthfaces_head import (
     draw_bald, draw_body, draw_ears, draw_face, draw_hair_back, draw_hair_front, draw_neck, shade,
 )
 from facelab.data.synthfaces_params import HEAD_Y, NUISANCE_SLOTS, face_params
+from facelab.imaging import from_uint8
 
 __all__ = [
     "ATTRIBUTE_NAMES", "BACKGROUND_FACTORS", "FACTOR_NAMES", "FACTOR_PRIORS", "FACTOR_SIZES", "FACTOR_VALUE_NAMES",
@@ -173,8 +174,7 @@ class SynthFaces(torch.utils.data.Dataset):
         images, masks = render(factors, self.size, keys ^ _NUISANCE_SALT)
         if self.background != "original":
             images = np.stack([composite(im, m, self.background) for im, m in zip(images, masks)])
-        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
-        return {"image": x.div_(127.5).sub_(1.0), "attributes": torch.from_numpy(attributes_from_factors(factors)),
+        return {"image": from_uint8(images), "attributes": torch.from_numpy(attributes_from_factors(factors)),
                 "mask": torch.from_numpy(masks).unsqueeze(1), "factors": torch.from_numpy(factors)}
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:

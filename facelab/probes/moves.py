@@ -64,7 +64,6 @@ def shift_latents(z: np.ndarray, weights: np.ndarray, decisions: np.ndarray, sig
             raise ValueError(f"attribute {a}'s boundary normal lies in the span of the other targets' "
                              "normals: the targets cannot be moved independently") from err
         gain = float(weights[a] @ u)  # > 0: u is w_a minus its projection on the others
-        # aim a hair past the margin: float32 latents must not round back below it
         gap = signs[a] * margin * (1 + OVERSHOOT) - decisions[:, a]
         need = signs[a] * decisions[:, a] < margin
         z[need] += (gap[need] / gain)[:, None] * u
