@@ -7,6 +7,8 @@ nuisance seed, encodes both (posterior means, all levels), and prints per factor
 dimension's effect (mean |Δz| over the dimension's std: ≈ 1 = a full-range move), the summed effect
 over all dimensions and how many dimensions move by more than 0.5. A factor whose strongest
 effect stays near 0.1 is not encoded; the β-VAE metric cannot single it out (≈ 1 min per 64-px bundle).
+Beside them, from the decoder's side: the pixels per face the factor changes, and the share of that
+change the model's reconstructions keep (1 = drawn; near 0 = dropped, so no latent can carry it).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facelab.data.synthfaces_factors import FACTOR_NAMES, FACTOR_SIZES  # noqa: E402
 from facelab.hub import load_bundle  # noqa: E402
-from facelab.metrics.evaluate import synthfaces_encoder  # noqa: E402
-from facelab.metrics.intervention import effect_summary, intervention_effects  # noqa: E402
+from facelab.metrics.evaluate import synthfaces_encoder, synthfaces_reconstructor  # noqa: E402
+from facelab.metrics.intervention import (effect_summary, intervention_effects,  # noqa: E402
+                                          reconstruction_response)
 
 
 def main() -> None:
@@ -33,14 +36,18 @@ def main() -> None:
     for folder in args.bundles:
         bundle = load_bundle(folder)
         model = bundle.model.eval()
-        encode = synthfaces_encoder(model, int(model.image_size), bundle.meta.get("background") or "original")
-        result = intervention_effects(encode, FACTOR_SIZES, n=args.n, seed=args.seed)
+        size, background = int(model.image_size), bundle.meta.get("background") or "original"
+        result = intervention_effects(synthfaces_encoder(model, size, background), FACTOR_SIZES, n=args.n,
+                                      seed=args.seed)
+        kept = reconstruction_response(synthfaces_reconstructor(model, size, background), FACTOR_SIZES,
+                                       n=min(args.n, 256), seed=args.seed)
         print(f"\n### {folder}: {int(result['active'].sum())} active of {len(result['active'])} dimensions\n")
-        print("| factor | strongest dim | its effect | summed effect | dims > 0.5 |")
-        print("|---|---:|---:|---:|---:|")
-        for row in effect_summary(result["effects"], FACTOR_NAMES):
-            print(f"| {row['factor']} | {row['top_dim']} | {row['top_effect']:.2f} | {row['total']:.1f} "
-                  f"| {row['dims_over']} |", flush=True)
+        print("| factor | pixels changed | kept in reconstruction | strongest dim | its effect | summed effect "
+              "| dims > 0.5 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for k, row in enumerate(effect_summary(result["effects"], FACTOR_NAMES)):
+            print(f"| {row['factor']} | {kept['pixels'][k]:.0f} | {kept['ratio'][k]:.2f} | {row['top_dim']} "
+                  f"| {row['top_effect']:.2f} | {row['total']:.1f} | {row['dims_over']} |", flush=True)
 
 
 if __name__ == "__main__":

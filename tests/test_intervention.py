@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from facelab.data.synthfaces_factors import FACTOR_NAMES, FACTOR_SIZES
-from facelab.metrics.evaluate import synthfaces_encoder
-from facelab.metrics.intervention import effect_summary, intervention_effects
+from facelab.metrics.evaluate import synthfaces_encoder, synthfaces_reconstructor
+from facelab.metrics.intervention import effect_summary, intervention_effects, reconstruction_response
 from facelab.models.vae import VAE
 
 SIZES = [2, 3, 5, 4]
@@ -55,3 +55,41 @@ def test_a_real_model_through_the_renderer_and_bad_n():
     np.testing.assert_array_equal(encode(f, seeds), encode(f, seeds))
     with pytest.raises(ValueError, match="n must be >= 2"):
         intervention_effects(encode, FACTOR_SIZES, n=1)
+
+
+def factor_images(factors: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Images [n,3,4,4] where factor k paints pixel k (value / size), and a seed-driven pixel 15."""
+    img = np.zeros((len(factors), 3, 4, 4))
+    for k, size in enumerate(SIZES):
+        img[:, :, k // 4, k % 4] = (factors[:, k] / size)[:, None]
+    img[:, :, 3, 3] = (seeds % np.uint64(7)).astype(np.float64)[:, None] / 7
+    return img
+
+
+def test_reconstruction_response_tells_drawn_factors_from_dropped_ones():
+    def keeps_all_but_last(factors, seeds):
+        x = factor_images(factors, seeds)
+        y = x.copy()
+        y[:, :, 0, 3] = 0.0  # this "decoder" never draws factor 3
+        y[:, :, 0, 1] *= 0.5  # and draws factor 1 at half strength
+        return x, y
+    out = reconstruction_response(keeps_all_but_last, SIZES, n=200, seed=2)
+    np.testing.assert_allclose(out["ratio"], [1.0, 0.5, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(out["pixels"], [1.0, 1.0, 1.0, 1.0])  # one pixel per factor, every face
+    assert (out["input"] > 0).all()
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        reconstruction_response(keeps_all_but_last, SIZES, n=0)
+
+
+def test_reconstruction_response_of_a_real_model_through_the_renderer():
+    torch.manual_seed(0)
+    model = VAE(image_size=16, latent_dim=8).eval()
+    reconstruct = synthfaces_reconstructor(model, 16)
+    f = np.zeros((3, len(FACTOR_NAMES)), np.int64)
+    images, recons = reconstruct(f, np.arange(3, dtype=np.uint64))
+    assert images.shape == recons.shape == (3, 3, 16, 16) and images.min() >= -1 and images.max() <= 1
+    out = reconstruction_response(reconstruct, FACTOR_SIZES, n=16)
+    # background colour changes most pixels, lipstick a few lip pixels; an untrained decoder keeps little
+    bg, lipstick = FACTOR_NAMES.index("bg_colour"), FACTOR_NAMES.index("lipstick")
+    assert out["pixels"][bg] > 5 * out["pixels"][lipstick] > 0
+    assert np.isfinite(out["ratio"]).all() and (out["ratio"] < 1).all()

@@ -198,34 +198,59 @@ def settings_dict(settings: EvalSettings) -> dict[str, Any]:
     return asdict(settings)
 
 
-def synthfaces_encoder(model: Any, size: int, background: str = "original", batch_size: int = 256,
-                       seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
-    """encode(factors [n,F], seeds=None) -> codes [n,D]: render faces (fresh nuisance seeds unless given), encode."""
+def _synthfaces_batches(model: Any, size: int, background: str, batch_size: int, seed: int) -> Callable:
+    """batches(factors, seeds=None) -> (images [b,3,H,W] on the model's device, model kwargs) per batch."""
     from facelab.data.background import composite
     from facelab.data.synthfaces import attributes_from_factors, render
     from facelab.imaging import from_uint8
 
     rng = np.random.default_rng(seed)
 
-    def encode(factors: np.ndarray, seeds: np.ndarray | None = None) -> np.ndarray:
-        if seeds is None:
+    def batches(factors: np.ndarray, seeds: np.ndarray | None = None):
+        if seeds is None:  # fresh nuisance per call, unless the caller pins it
             seeds = rng.integers(0, 2**62, len(factors), dtype=np.int64).astype(np.uint64)
-        codes = []
         for i in range(0, len(factors), batch_size):
             f = factors[i:i + batch_size]
             images, masks = render(f, size, seeds[i:i + batch_size])
             if background != "original":
                 images = np.stack([composite(im, m, background) for im, m in zip(images, masks)])
-            x = from_uint8(images)
             kw = {}
             if getattr(model, "is_conditional", False):
-                kw["attributes"] = torch.from_numpy(attributes_from_factors(f))
+                kw["attributes"] = torch.from_numpy(attributes_from_factors(f)).to(model.device)
+            yield from_uint8(images).to(model.device), kw
+    return batches
+
+
+def synthfaces_encoder(model: Any, size: int, background: str = "original", batch_size: int = 256,
+                       seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """encode(factors [n,F], seeds=None) -> codes [n,D]: render faces (fresh nuisance seeds unless given), encode."""
+    batches = _synthfaces_batches(model, size, background, batch_size, seed)
+
+    def encode(factors: np.ndarray, seeds: np.ndarray | None = None) -> np.ndarray:
+        codes = []
+        for x, kw in batches(factors, seeds):
             with torch.no_grad():
-                zs = model.encode(x.to(model.device), **kw)
+                zs = model.encode(x, **kw)
             codes.append(torch.cat([z.float().reshape(len(z), -1) for z in zs], 1).cpu().numpy())
         return np.concatenate(codes)
 
     return encode
+
+
+def synthfaces_reconstructor(model: Any, size: int, background: str = "original",
+                             batch_size: int = 256) -> Callable[[np.ndarray, np.ndarray], tuple]:
+    """reconstruct(factors [n,F], seeds [n]) -> (images, reconstructions) float32 [n,3,H,W] in [-1,1]."""
+    batches = _synthfaces_batches(model, size, background, batch_size, seed=0)
+
+    def reconstruct(factors: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images, recons = [], []
+        for x, kw in batches(factors, seeds):
+            with torch.no_grad():
+                recons.append(model.reconstruct(x, **kw).float().cpu().numpy())
+            images.append(x.float().cpu().numpy())
+        return np.concatenate(images), np.concatenate(recons)
+
+    return reconstruct
 
 
 def synthfaces_sample_fn(model: Any, meta: dict[str, Any], seed: int = 0) -> Callable:
