@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -206,7 +206,7 @@ def _synthfaces_batches(model: Any, size: int, background: str, batch_size: int,
 
     rng = np.random.default_rng(seed)
 
-    def batches(factors: np.ndarray, seeds: np.ndarray | None = None):
+    def batches(factors: np.ndarray, seeds: np.ndarray | None = None) -> Iterator[tuple[torch.Tensor, dict]]:
         if seeds is None:  # fresh nuisance per call, unless the caller pins it
             seeds = rng.integers(0, 2**62, len(factors), dtype=np.int64).astype(np.uint64)
         for i in range(0, len(factors), batch_size):
