@@ -67,18 +67,21 @@ def factor_images(factors: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def test_reconstruction_response_tells_drawn_factors_from_dropped_ones():
-    def keeps_all_but_last(factors, seeds):
+    def partial_decoder(factors, seeds):
         x = factor_images(factors, seeds)
         y = x.copy()
         y[:, :, 0, 3] = 0.0  # this "decoder" never draws factor 3
         y[:, :, 0, 1] *= 0.5  # and draws factor 1 at half strength
         return x, y
-    out = reconstruction_response(keeps_all_but_last, SIZES, n=200, seed=2)
+    out = reconstruction_response(partial_decoder, SIZES, n=200, seed=2)
     np.testing.assert_allclose(out["ratio"], [1.0, 0.5, 1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(out["pixels"], [1.0, 1.0, 1.0, 1.0])  # one pixel per factor, every face
     assert (out["input"] > 0).all()
+    # a factor that changes no pixel has nothing to draw: NaN, not "dropped"
+    blind = reconstruction_response(partial_decoder, [*SIZES, 2], n=20)  # factor_images paints SIZES' four only
+    assert np.isnan(blind["ratio"][4]) and blind["pixels"][4] == 0 and blind["ratio"][0] == 1.0
     with pytest.raises(ValueError, match="n must be >= 1"):
-        reconstruction_response(keeps_all_but_last, SIZES, n=0)
+        reconstruction_response(partial_decoder, SIZES, n=0)
 
 
 def test_reconstruction_response_of_a_real_model_through_the_renderer():

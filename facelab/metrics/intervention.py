@@ -69,13 +69,15 @@ def reconstruction_response(reconstruct: PairReconstructor, factor_sizes: Sequen
     before any latent is looked at. Pixels whose channel-summed |Δ| exceeds threshold when factor k
     changes (same nuisance seed) are the factor's pixels; "input" and "kept" are the mean |Δ| there in
     the images and in their reconstructions, "ratio" = kept / input (1: fully drawn; 0: dropped), and
-    "pixels" the factor's pixels per face. Returns arrays [F].
+    "pixels" the factor's pixels per face. Returns arrays [F]; a factor that changes no pixel has ratio
+    NaN (nothing to draw), not 0 (dropped).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1 face, got {n}")
     rng, base, seeds = _draws(factor_sizes, n, seed)
     images, recons = reconstruct(base, seeds)
-    out = {key: np.zeros(len(factor_sizes)) for key in ("input", "kept", "ratio", "pixels")}
+    out = {key: np.zeros(len(factor_sizes)) for key in ("input", "kept", "pixels")}
+    out["ratio"] = np.full(len(factor_sizes), np.nan)
     for k, size in enumerate(factor_sizes):
         images2, recons2 = reconstruct(_change(base, k, int(size), rng), seeds)
         d_in = np.abs(images2 - images).sum(axis=1)  # [n,H,W], summed over channels
