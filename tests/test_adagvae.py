@@ -13,7 +13,7 @@ from facelab.data.datasets import build_dataset
 from facelab.data.synthfaces import SynthFaces, render
 from facelab.data.synthfaces_factors import FACTOR_NAMES
 from facelab.data.synthfaces_pairs import SynthFacePairs
-from facelab.models.vae import VAE, ada_gvae_average
+from facelab.models.vae import VAE, ada_gvae_average, pair_difference_error
 from training.data import make_dataset
 from training.train import main
 from tests.test_train import check_bundle, scalars, tiny_args
@@ -119,3 +119,59 @@ def test_ada_gvae_trains_through_the_script_and_logs_shared_dims(tmp_path):
     assert "Ada-GVAE" in (out / "bundle" / "README.md").read_text()  # the card says how it was trained
     shared = scalars(out)["shared_dims"]
     assert [s for s, _ in shared] == [1, 2, 3, 4] and all(0 < v <= 8 for _, v in shared)
+
+
+def test_pair_difference_error_is_exactly_the_pair_mse_part_on_what_differs():
+    torch.manual_seed(0)
+    x, logits = torch.rand(6, 3, 8, 8) * 2 - 1, torch.randn(6, 3, 8, 8)
+    e1, e2 = (torch.tanh(logits / 2) - x).chunk(2)
+    pair_mse = 0.5 * (e1.pow(2) + e2.pow(2)).flatten(1).sum(1)
+    shared_part = 0.25 * (e1 + e2).pow(2).flatten(1).sum(1)
+    diff = pair_difference_error(x, logits, "mse")
+    assert diff.shape == (3,) and torch.allclose(shared_part + diff, pair_mse, rtol=1e-5)
+    # an error both faces share (a blurred background, say) is not an error on the difference
+    x_same_err = torch.tanh(logits / 2) - torch.cat([e1, e1])
+    assert torch.allclose(pair_difference_error(x_same_err, logits, "mse"), torch.zeros(3), atol=1e-4)
+    # gaussian: the same part of Σ ½((x̂ − x) / σ)², i.e. / (2σ²)
+    log_sigma = torch.tensor(-1.0)
+    assert torch.allclose(pair_difference_error(x, logits, "gaussian", log_sigma), diff * 0.5 * math.exp(2.0))
+    # a foreground weight counts each pixel at the pair's mean weight
+    w = torch.cat([torch.full((3, 1, 8, 8), 0.2), torch.full((3, 1, 8, 8), 0.6)])
+    assert torch.allclose(pair_difference_error(x, logits, "mse", weight=w), 0.4 * diff, rtol=1e-5)
+    with pytest.raises(ValueError, match="bce"):
+        pair_difference_error(x, logits, "bce")
+
+
+def test_pair_difference_weight_adds_lambda_times_the_difference_in_training_only():
+    torch.manual_seed(0)
+    plain = VAE(image_size=16, latent_dim=8, base_channels=8, max_channels=16, pair_averaging="ada_gvae")
+    weighted = VAE(image_size=16, latent_dim=8, base_channels=8, max_channels=16, pair_averaging="ada_gvae",
+                   pair_difference_weight=3.0)
+    weighted.load_state_dict(plain.state_dict())
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    batch = {"image": x, "image_pair": x.flip(0)}
+    torch.manual_seed(1)
+    a = plain(batch)
+    torch.manual_seed(1)
+    b = weighted(batch)
+    assert float(b["pair_difference"]) > 0 and "pair_difference" not in a
+    assert math.isclose(float(b["loss"].detach()), float(a["loss"].detach()) + 3.0 * float(b["pair_difference"]), rel_tol=1e-5)
+    weighted.eval()
+    assert "pair_difference" not in weighted({"image": x})  # evaluation stays the plain ELBO
+    with pytest.raises(ValueError, match=">= 0"):
+        VAE(image_size=16, pair_averaging="ada_gvae", pair_difference_weight=-1.0)
+    with pytest.raises(ValueError, match="pair_averaging='ada_gvae'"):
+        VAE(image_size=16, pair_difference_weight=1.0)
+    with pytest.raises(ValueError, match="'mse' or 'gaussian'"):
+        VAE(image_size=16, pair_averaging="ada_gvae", recon="bce", pair_difference_weight=1.0)
+
+
+def test_pair_difference_weight_trains_through_the_script(tmp_path):
+    out = tmp_path / "pd"
+    args = tiny_args("vae", out, 4, "data.pairs=true", "model.params.pair_averaging=ada_gvae",
+                     "model.params.pair_difference_weight=4")
+    assert main(args) == 0
+    meta = check_bundle(out, "vae")
+    assert meta["run_config"]["model"]["params"]["pair_difference_weight"] == 4
+    logged = scalars(out)["pair_difference"]
+    assert [s for s, _ in logged] == [1, 2, 3, 4] and all(v > 0 for _, v in logged)

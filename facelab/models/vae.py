@@ -25,6 +25,11 @@ Feature matching (``perceptual_weight`` > 0, facelab.models.perceptual): in trai
 × the distance of x̂ from x in a frozen CNN's feature maps ("random" weights, or an attribute
 classifier folder — label supervision), so small face details weigh more than their pixel count.
 
+Pair-difference weighting (``pair_difference_weight`` λ > 0, with Ada-GVAE pairs): in training, adds λ × the
+squared error on the pair's difference image (pair_difference_error), so what changed within a pair — one
+factor when k = 1 — weighs (1 + λ)-fold against what the pair shares (nuisance, background texture). Still
+weak supervision: the model is never told which factor changed.
+
 BatchNorm caveat (arch "conv", norm "batch"): in train mode encode/decode/sample normalise
 with batch statistics, so outputs depend on the rest of the batch; ``sample`` and ``encode`` use
 the module's current mode, and are deterministic only in eval mode (the app calls ``eval()``).
@@ -73,6 +78,27 @@ def ada_gvae_average(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tens
     mu1, mu2 = torch.where(shared, mean, mu1), torch.where(shared, mean, mu2)
     lv1, lv2 = torch.where(shared, log_var, lv1), torch.where(shared, log_var, lv2)
     return torch.cat([mu1, mu2]), torch.cat([lv1, lv2]), shared
+
+
+def pair_difference_error(x: torch.Tensor, logits: torch.Tensor, kind: str, log_sigma: torch.Tensor | None = None,
+                          weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-pair ¼·Σ ((x̂1 − x̂2) − (x1 − x2))² [B] of a pair batch [2B,...] (first half vs second), in nats.
+
+    The pair-average "mse" loss splits exactly as ¼·Σ(e1 + e2)² + ¼·Σ(e1 − e2)² (e = x̂ − x): a part the pair
+    shares (nuisance, background texture, the unchanged factors) and the error on what differs. This is the
+    second part; adding λ times it weights the changed factors' pixels (1 + λ)-fold.
+    """
+    if kind == "bce":
+        raise ValueError("pair_difference_weight needs recon 'mse' or 'gaussian' (a squared error), not 'bce'")
+    e1, e2 = (torch.tanh(logits / 2) - x).chunk(2)
+    per_pixel = 0.25 * (e1 - e2).pow(2)
+    if kind == "gaussian":
+        if log_sigma is None:
+            raise ValueError("gaussian reconstruction needs log_sigma")
+        per_pixel = 0.5 * per_pixel * torch.exp(-2.0 * log_sigma)
+    if weight is not None:  # the pair's two foreground weights, averaged
+        per_pixel = per_pixel * 0.5 * sum(weight.chunk(2))
+    return per_pixel.flatten(1).sum(1)
 
 
 def reconstruction_nll(x: torch.Tensor, logits: torch.Tensor, kind: str,
@@ -131,8 +157,13 @@ class VAE(LatentModel):
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
                  pair_averaging: str = "none", background_weight: float = 1.0,
-                 perceptual_weight: float = 0.0, perceptual_net: str = "random"):
+                 perceptual_weight: float = 0.0, perceptual_net: str = "random", pair_difference_weight: float = 0.0):
         super().__init__()
+        if float(pair_difference_weight) < 0.0:
+            raise ValueError(f"pair_difference_weight must be >= 0 (0 = the plain loss), got {pair_difference_weight!r}")
+        if float(pair_difference_weight) > 0.0 and (pair_averaging == "none" or recon == "bce"):
+            raise ValueError("pair_difference_weight weights the error on what differs within a pair: it needs "
+                             "pair_averaging='ada_gvae' (pairs) and recon 'mse' or 'gaussian'")
         self._build(cond_dim=0)
 
     def _build(self, cond_dim: int) -> None:
@@ -207,8 +238,14 @@ class VAE(LatentModel):
         mu, logvar, shared = ada_gvae_average(mu.float(), logvar.float())
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         # both halves in one batch: recon and KL means are the pair average, as in disentanglement_lib
-        out = self._losses(x.float(), self._logits(z, None).float(), mu, logvar, step, weight)
+        logits = self._logits(z, None).float()
+        out = self._losses(x.float(), logits, mu, logvar, step, weight)
         out["shared_dims"] = shared.float().sum(1).mean()
+        lam = float(self.config.pair_difference_weight)
+        if self.training and lam > 0.0:
+            diff = pair_difference_error(x.float(), logits, self.config.recon, self.decoder_log_sigma.float(), weight)
+            out["loss"] = out["loss"] + lam * diff.mean()
+            out["pair_difference"] = diff.mean().detach()
         return out
 
     def _pixel_weight(self, masks: torch.Tensor | None) -> torch.Tensor | None:
