@@ -155,7 +155,15 @@ def test_pair_difference_weight_adds_lambda_times_the_difference_in_training_onl
     torch.manual_seed(1)
     b = weighted(batch)
     assert float(b["pair_difference"]) > 0 and "pair_difference" not in a
-    assert math.isclose(float(b["loss"].detach()), float(a["loss"].detach()) + 3.0 * float(b["pair_difference"]), rel_tol=1e-5)
+    added = float(b["loss"].detach()) - float(a["loss"].detach())
+    assert math.isclose(added, 3.0 * float(b["pair_difference"]), rel_tol=1e-4)
+    scaled = VAE(image_size=16, latent_dim=8, base_channels=8, max_channels=16, pair_averaging="ada_gvae",
+                 pair_difference_weight=3.0, alpha=2.0)
+    scaled.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    c = scaled(batch)  # on the reconstruction term's scale: α·(recon + λ·difference) + KL
+    assert math.isclose(float(c["loss"].detach()) - float(c["kl"]),
+                        2.0 * (float(c["recon"]) + 3.0 * float(c["pair_difference"])), rel_tol=1e-4)
     weighted.eval()
     assert "pair_difference" not in weighted({"image": x})  # evaluation stays the plain ELBO
     with pytest.raises(ValueError, match=">= 0"):

@@ -82,7 +82,7 @@ def ada_gvae_average(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tens
 
 def pair_difference_error(x: torch.Tensor, logits: torch.Tensor, kind: str, log_sigma: torch.Tensor | None = None,
                           weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-pair ¼·Σ ((x̂1 − x̂2) − (x1 − x2))² [B] of a pair batch [2B,...] (first half vs second), in nats.
+    """Per-pair ¼·Σ ((x̂1 − x̂2) − (x1 − x2))² [B] of a pair batch [2B,...] (first half vs second).
 
     The pair-average "mse" loss splits exactly as ¼·Σ(e1 + e2)² + ¼·Σ(e1 − e2)² (e = x̂ − x): a part the pair
     shares (nuisance, background texture, the unchanged factors) and the error on what differs. This is the
@@ -160,7 +160,7 @@ class VAE(LatentModel):
                  perceptual_weight: float = 0.0, perceptual_net: str = "random", pair_difference_weight: float = 0.0):
         super().__init__()
         if float(pair_difference_weight) < 0.0:
-            raise ValueError(f"pair_difference_weight must be >= 0 (0 = the plain loss), got {pair_difference_weight!r}")
+            raise ValueError(f"pair_difference_weight must be >= 0 (0 = plain loss), got {pair_difference_weight!r}")
         if float(pair_difference_weight) > 0.0 and (pair_averaging == "none" or recon == "bce"):
             raise ValueError("pair_difference_weight weights the error on what differs within a pair: it needs "
                              "pair_averaging='ada_gvae' (pairs) and recon 'mse' or 'gaussian'")
@@ -244,7 +244,7 @@ class VAE(LatentModel):
         lam = float(self.config.pair_difference_weight)
         if self.training and lam > 0.0:
             diff = pair_difference_error(x.float(), logits, self.config.recon, self.decoder_log_sigma.float(), weight)
-            out["loss"] = out["loss"] + lam * diff.mean()
+            out["loss"] = out["loss"] + float(self.config.alpha) * lam * diff.mean()  # on the recon term's scale
             out["pair_difference"] = diff.mean().detach()
         return out
 
