@@ -238,12 +238,12 @@ class VAE(LatentModel):
         mu, logvar, shared = ada_gvae_average(mu.float(), logvar.float())
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         # both halves in one batch: recon and KL means are the pair average, as in disentanglement_lib
-        logits = self._logits(z, None).float()
-        out = self._losses(x.float(), logits, mu, logvar, step, weight)
+        x, logits = x.float(), self._logits(z, None).float()
+        out = self._losses(x, logits, mu, logvar, step, weight)
         out["shared_dims"] = shared.float().sum(1).mean()
         lam = float(self.config.pair_difference_weight)
         if self.training and lam > 0.0:
-            diff = pair_difference_error(x.float(), logits, self.config.recon, self.decoder_log_sigma.float(), weight)
+            diff = pair_difference_error(x, logits, self.config.recon, self.decoder_log_sigma.float(), weight)
             out["loss"] = out["loss"] + float(self.config.alpha) * lam * diff.mean()  # on the recon term's scale
             out["pair_difference"] = diff.mean().detach()
         return out
