@@ -74,6 +74,31 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def _stage_row(stage: dict[str, Any], keys: list[str], params: dict[str, Any]) -> str:
+    """One history row: where it started, steps, learning rate and schedule, then the listed model params."""
+    run, info = stage.get("run_config") or {}, stage.get("training") or {}
+    train = run.get("train", {})
+    start = (train.get("init_from") and "fine-tune") or "from scratch"
+    cells = [stage.get("name"), start, info.get("steps", train.get("max_steps")),
+             _lrs(info.get("learning_rates")) or train.get("learning_rate"), train.get("lr_scheduler"),
+             *[params.get(k) for k in keys]]
+    return "| " + " | ".join(_fmt(c) for c in cells) + " |"
+
+
+def history_table(meta: dict[str, Any]) -> str:
+    """Markdown table of every training stage of a fine-tuned bundle, oldest first, this run last.
+
+    Model params that differ between stages (β, loss weights) get a column each: they are the recipe.
+    """
+    stages = [*(meta.get("lineage") or []), {"name": meta.get("name"), "training": meta.get("training"),
+                                                "run_config": meta.get("run_config")}]
+    params = [((s.get("run_config") or {}).get("model") or {}).get("params", {}) for s in stages]
+    keys = sorted({k for p in params for k in p if any(q.get(k) != p.get(k) for q in params)})
+    head = ["stage", "start", "steps", "learning rate", "LR schedule", *keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + [_stage_row(s, keys, p) for s, p in zip(stages, params)])
+
+
 def model_card(meta: dict[str, Any]) -> str:
     """README.md text for a bundle: what it is, how it was trained, final losses, how to load it."""
     kind = str(meta.get("kind", "model"))
@@ -88,6 +113,10 @@ def model_card(meta: dict[str, Any]) -> str:
     parts = [_front_matter(meta), f"# {title}\n",
              f"A {what} trained with `training/train.py` of facelab.\n",
              "![samples](samples.png)\n", "## Training details\n", _table(training_rows(meta)) + "\n"]
+    if meta.get("lineage"):
+        parts += ["## Training history\n", "Every stage to these weights, oldest first; the last row is the run "
+                  "above. Model parameters that changed between stages have a column each; the full config of "
+                  "every stage is in `facelab.json` (`lineage`).\n", history_table(meta) + "\n"]
     losses = meta.get("final_losses") or {}
     if losses:
         parts += ["## Final losses\n", "Mean over the last logging interval, averaged across processes.\n",

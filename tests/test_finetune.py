@@ -111,3 +111,29 @@ def test_fine_tuning_through_the_script_starts_from_the_bundle(start_bundle, tmp
     assert meta["run_config"]["model"]["params"]["background_weight"] == 0.2
     assert f"| initialised from | {start_bundle} |" in (out / "bundle" / "README.md").read_text()
     assert main(tiny_args("vae", tmp_path / "bad", 2, f"train.init_from={tmp_path / 'nope'}")) == 2
+
+
+def test_a_bundle_fine_tuned_twice_carries_every_stage_of_its_recipe(start_bundle, tmp_path):
+    stage2, stage3 = tmp_path / "stage2", tmp_path / "stage3"
+    assert main(tiny_args("vae", stage2, 2, f"train.init_from={start_bundle}", "model.params.background_weight=0.2",
+                          "train.learning_rate=1e-5")) == 0
+    assert main(tiny_args("vae", stage3, 3, f"train.init_from={stage2 / 'bundle'}",
+                          "model.params.background_weight=0.5", "train.lr_scheduler=cosine")) == 0
+    meta = check_bundle(stage3, "vae", steps=3)
+    first = load_bundle(str(start_bundle)).meta
+    assert "lineage" not in first  # trained from scratch: no history
+    stages = meta["lineage"]
+    assert [s["name"] for s in stages] == [first["name"], "stage2"]
+    assert [s["source"] for s in stages] == [str(start_bundle), str(stage2 / "bundle")]
+    assert stages[1]["run_config"]["model"]["params"]["background_weight"] == 0.2
+    assert stages[0]["run_config"] == first["run_config"] and stages[1]["training"]["steps"] == 2
+    card = (stage3 / "bundle" / "README.md").read_text()
+    table = card.split("## Training history")[1].split("##")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    # header + one row per stage, oldest first; background_weight changed, so it has a column
+    assert rows[0].startswith("| stage | start | steps | learning rate | LR schedule |")
+    assert "background_weight" in rows[0]
+    assert "latent_dim" not in rows[0]  # unchanged params stay out of the table
+    assert rows[1].startswith(f"| {first['name']} | from scratch | 2 |") and rows[1].endswith("| 1 |")
+    assert rows[2].startswith("| stage2 | fine-tune | 2 | model 1e-05 |") and rows[2].endswith("| 0.2 |")
+    assert rows[3].startswith("| stage3 | fine-tune | 3 |") and "| cosine |" in rows[3] and rows[3].endswith("| 0.5 |")

@@ -95,11 +95,27 @@ def bundle_meta(cfg: RunConfig, dataset: Any, final_losses: dict[str, float],
     }
 
 
+def lineage(start: dict[str, Any] | None, source: str | None) -> list[dict[str, Any]]:
+    """The earlier training stages of a fine-tuned bundle, oldest first: the start bundle's own, then it.
+
+    Each stage keeps what reproduces it (its run config and training summary), so a bundle fine-tuned
+    in several steps still says every step's recipe, not only the last one's.
+    """
+    if start is None:
+        return []
+    stage = {"source": source, "name": start.get("name"), "training": start.get("training"),
+             "run_config": start.get("run_config")}
+    return [*start.get("lineage", []), stage]
+
+
 def write_bundle(model: Any, cfg: RunConfig, dataset: Any, fixed: dict[str, torch.Tensor],
-                 final_losses: dict[str, float], training: dict[str, Any]) -> Path:
+                 final_losses: dict[str, float], training: dict[str, Any],
+                 history: list[dict[str, Any]] | None = None) -> Path:
     """The release bundle at output_dir/bundle: weights, facelab.json, model card, samples.png."""
     meta = bundle_meta(cfg, dataset, final_losses, training)
     meta["kind"] = model.kind
+    if history:
+        meta["lineage"] = history
     with sampling(model):
         n = cfg.train.num_samples
         samples: Image.Image = grid(sample_images(model, n, cfg.train.seed, fixed), nrow=_ncols(n))

@@ -33,7 +33,7 @@ from facelab.hub import BundleError, push_bundle  # noqa: E402
 from training.checkpoints import (TrainerState, checkpoint_root, latest_checkpoint, load_checkpoint,  # noqa: E402
                                   resolve_resume, save_checkpoint)
 from training.data import EpochSampler, epoch_batches, fixed_batch, make_dataloader, make_dataset  # noqa: E402
-from training.outputs import write_bundle, write_samples  # noqa: E402
+from training.outputs import lineage, write_bundle, write_samples  # noqa: E402
 from training.steps import Trainables, encoder_step, gan_step, grad_clip_for  # noqa: E402
 from training.train_utils import (Meter, TrainingError, build_accelerator, check_finite,  # noqa: E402
                                   check_finite_weights, flat_hparams, init_weights, make_schedulers, reduce_scalars,
@@ -54,6 +54,7 @@ class Run:
     model: Any  # the unwrapped model: sampling, hooks, saving
     fixed: dict[str, torch.Tensor]
     step_fn: Callable[..., dict[str, torch.Tensor]]
+    history: list[dict[str, Any]]  # earlier stages of a fine-tuned run (train.init_from), oldest first
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,8 +89,8 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     set_seed(cfg.train.seed)  # identical initial weights on every rank
     dataset = make_dataset(cfg.data)
     model = resolve_model_params(cfg, dataset)
-    if cfg.train.init_from:
-        init_weights(model, cfg.train.init_from)  # before prepare, so every rank starts from the same weights
+    # before prepare, so every rank starts from the same weights
+    start = init_weights(model, cfg.train.init_from) if cfg.train.init_from else None
     optimizers = model.configure_optimizers(cfg.train.learning_rate)
     schedulers = make_schedulers(cfg, optimizers)
     loader, sampler = make_dataloader(dataset, cfg.train.batch_size, cfg.train.seed, cfg.data.num_workers)
@@ -102,7 +103,7 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     return Run(cfg=cfg, accelerator=accelerator, dataset=dataset, loader=prepared[-1], sampler=sampler,
                parts=parts, model=accelerator.unwrap_model(prepared[0]),
                fixed=fixed_batch(dataset, cfg.train.num_samples),
-               step_fn=gan_step if model.is_gan else encoder_step)
+               step_fn=gan_step if model.is_gan else encoder_step, history=lineage(start, cfg.train.init_from))
 
 
 def start_state(run: Run, resume_from: Path | None) -> TrainerState:
@@ -177,7 +178,7 @@ def finish(run: Run, state: TrainerState, final: dict[str, float], seconds: floa
     training = {"steps": state.step, "images_seen": state.images_seen, "num_processes": acc.num_processes,
                 "mixed_precision": run.cfg.train.mixed_precision, "device": str(acc.device),
                 "seconds": round(seconds, 2), "learning_rates": lrs}
-    folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training)
+    folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training, run.history)
     acc.print(f"bundle written to {folder}")
     return folder
 

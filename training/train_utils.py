@@ -236,11 +236,12 @@ def sync_buffers(accelerator: Accelerator, model: torch.nn.Module) -> None:
         buf.copy_(broadcast(buf.detach().clone(), from_process=0))
 
 
-def init_weights(model: torch.nn.Module, source: str) -> None:
+def init_weights(model: torch.nn.Module, source: str) -> dict[str, Any]:
     """train.init_from: copy a bundle's weights (safetensors, folder or Hub id) into the freshly built model.
 
     Fine-tuning keeps the run's own config (β, loss weights, data), so only the networks must match:
-    the bundle's kind and every parameter/buffer name and shape.
+    the bundle's kind and every parameter/buffer name and shape. Returns the bundle's facelab.json
+    metadata, whose training history the new bundle carries on (training.outputs.lineage).
     """
     from facelab.hub import BundleError, load_bundle
 
@@ -258,3 +259,4 @@ def init_weights(model: torch.nn.Module, source: str) -> None:
                           f"reshaped, {len(extra)} extra, e.g. {(wrong + extra)[0]}): use the bundle's architecture "
                           "params (base_channels, latent_dim, image_size, ...)")
     model.load_state_dict(theirs)
+    return bundle.meta
