@@ -74,6 +74,12 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def training_stage(meta: dict[str, Any], source: str | None = None) -> dict[str, Any]:
+    """A bundle's run as one stage of a training history: what reproduces it (run config, summary)."""
+    stage = {"name": meta.get("name"), "training": meta.get("training"), "run_config": meta.get("run_config")}
+    return {"source": source, **stage} if source is not None else stage
+
+
 def _stage_row(stage: dict[str, Any], keys: list[str], params: dict[str, Any]) -> str:
     """One history row: where it started, steps, learning rate and schedule, then the listed model params."""
     run, info = stage.get("run_config") or {}, stage.get("training") or {}
@@ -90,8 +96,7 @@ def history_table(meta: dict[str, Any]) -> str:
 
     Model params that differ between stages (β, loss weights) get a column each: they are the recipe.
     """
-    stages = [*(meta.get("lineage") or []), {"name": meta.get("name"), "training": meta.get("training"),
-                                                "run_config": meta.get("run_config")}]
+    stages = [*(meta.get("lineage") or []), training_stage(meta)]
     params = [((s.get("run_config") or {}).get("model") or {}).get("params", {}) for s in stages]
     keys = sorted({k for p in params for k in p if any(q.get(k) != p.get(k) for q in params)})
     head = ["stage", "start", "steps", "learning rate", "LR schedule", *keys]

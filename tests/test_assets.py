@@ -36,12 +36,13 @@ def test_shipped_bundle_loads_samples_and_has_probes(source):
 
 def test_adagvae_presets_are_the_shipped_bundles_recorded_recipe():
     """The two adagvae presets resolve to the run configs the shipped adagvae64 records (lineage), paths aside."""
+    configs = ASSETS.parent / "training" / "configs"
+
     def resolved(name: str) -> dict:
         cfg = load_config(configs / f"{name}.yaml")
         resolve_model_params(cfg)  # the run config records every constructor argument, defaults included
         return to_dict(cfg)
 
-    configs = ASSETS.parent / "training" / "configs"
     meta = json.loads((ASSETS / "adagvae_synthfaces64" / "facelab.json").read_text())
     recorded = [stage["run_config"] for stage in meta["lineage"]] + [meta["run_config"]]
     presets = [resolved(name) for name in ("adagvae_synthfaces64", "adagvae_synthfaces64_cooldown")]

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import torch
 from PIL import Image
 
-from facelab.cards import model_card
+from facelab.cards import model_card, training_stage
 from facelab.config import RunConfig, to_dict
 from facelab.hub import save_bundle
 from facelab.imaging import grid, save_grid
@@ -103,9 +103,7 @@ def lineage(start: dict[str, Any] | None, source: str | None) -> list[dict[str, 
     """
     if start is None:
         return []
-    stage = {"source": source, "name": start.get("name"), "training": start.get("training"),
-             "run_config": start.get("run_config")}
-    return [*start.get("lineage", []), stage]
+    return [*start.get("lineage", []), training_stage(start, source)]
 
 
 def write_bundle(model: Any, cfg: RunConfig, dataset: Any, fixed: dict[str, torch.Tensor],
