@@ -1,0 +1,97 @@
+"""One FID protocol for every shipped bundle, so families compare: 1,000 generated vs 1,000 held-out.
+
+Real images are synthfaces of the bundle's background variant from the "test" split (a seed
+disjoint from training), rendered at the protocol resolution: set A = items 0..n−1 is what
+samples are compared with; set B = items n..2n−1 gives the *data floor*, the FID of two disjoint
+real sets of the same size (the best any model can score at this n, since FID is biased upwards
+at small n). Generated images come from the model at a fixed seed (temperature 1, StyleGAN ψ 1,
+EMA generator), area-downsampled when the protocol resolution is below the model's, so a 64-px
+VAE and a 32-px GAN are also compared at 32 px. KID uses subsets of n/2 images (with subsets as
+large as the set, every subset is the whole set and the spread is zero, meaningless).
+
+Keys written to metrics.json (suffix ``_{R}px`` for a resolution other than the model's own):
+``fid_1000``, ``kid_1000``, ``kid_1000_std``, ``fid_floor_1000``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from facelab.metrics.fid import INCEPTION_NAME, extract_features, feature_distances, load_inception
+
+PROTOCOL_N = 1000
+PROTOCOL_SEED = 0  # the generated images' seed (and the synthfaces test split's base seed)
+
+
+def real_images(size: int, background: str, n: int, offset: int = 0, seed: int = PROTOCOL_SEED
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Held-out synthfaces items offset..offset+n−1: images [n,3,S,S] in [-1,1] and attributes [n,A]."""
+    from facelab.data.datasets import build_dataset
+
+    ds = build_dataset("synthfaces", size=size, split="test", background=background, seed=seed,
+                       length=offset + n)
+    items = ds.__getitems__(list(range(offset, offset + n)))
+    return (torch.stack([it["image"] for it in items]).float(),
+            torch.stack([torch.as_tensor(it["attributes"]) for it in items]).float())
+
+
+@functools.lru_cache(maxsize=8)
+def real_features(size: int, background: str, n: int = PROTOCOL_N, device: str = "cpu"
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inception features of real set A, of the disjoint set B, and A's attributes (cached per process)."""
+    inception = load_inception(device)
+    a, labels = real_images(size, background, n, 0)
+    b, _ = real_images(size, background, n, n)
+    return _features(inception, a), _features(inception, b), labels
+
+
+def _features(inception: Any, images: torch.Tensor, chunk: int = 100) -> torch.Tensor:
+    return extract_features(inception, [images[i:i + chunk] for i in range(0, len(images), chunk)])
+
+
+def generated_images(model: Any, n: int, size: int, attributes: torch.Tensor | None = None,
+                     temperature: float = 1.0, seed: int = PROTOCOL_SEED, chunk: int = 100) -> torch.Tensor:
+    """n samples in [-1,1] at `size` (area-downsampled from the model's size when smaller)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, chunk):
+        k = min(chunk, n - i)
+        kw = {}
+        if getattr(model, "is_conditional", False):
+            kw["attributes"] = attributes[i:i + k].to(model.device)
+        with torch.no_grad():
+            x = model.sample(k, temperature=temperature, generator=generator, **kw).float().cpu()
+        if x.shape[-1] != size:
+            if x.shape[-1] < size:
+                raise ValueError(f"protocol resolution {size} is above the model's {x.shape[-1]} px")
+            x = F.adaptive_avg_pool2d(x, size)  # box filter, as the dataset's own downsampling
+        out.append(x.clamp(-1, 1))
+    return torch.cat(out)
+
+
+def protocol_scores(model: Any, background: str, size: int | None = None, n: int = PROTOCOL_N,
+                    temperature: float = 1.0, device: str = "cpu") -> dict[str, Any]:
+    """FID/KID of n samples vs n held-out synthfaces, and the data floor, at `size` (default: the model's)."""
+    size = int(size or model.image_size)
+    real_a, real_b, labels = real_features(size, background, n, device)
+    fake = _features(load_inception(device), generated_images(model, n, size, labels, temperature))
+    subset = max(2, n // 2)
+    d = feature_distances(real_a, fake, kid_subset_size=subset)
+    floor = feature_distances(real_a, real_b, kid_subset_size=subset)
+    return {"fid": d["frechet"], "kid": d["kid_mean"], "kid_std": d["kid_std"], "fid_floor": floor["frechet"],
+            "kid_floor": floor["kid_mean"], "n": n, "resolution": size, "background": background,
+            "temperature": temperature, "kid_subset_size": subset, "features": INCEPTION_NAME}
+
+
+def metric_keys(scores: dict[str, Any], model_size: int) -> dict[str, float]:
+    """The flat metrics.json keys of one protocol result (suffixed by resolution when not the model's)."""
+    n = int(scores["n"])
+    suffix = "" if int(scores["resolution"]) == int(model_size) else f"_{int(scores['resolution'])}px"
+    if float(scores.get("temperature", 1.0)) != 1.0:
+        suffix += f"_T{scores['temperature']:g}"
+    return {f"fid_{n}{suffix}": scores["fid"], f"kid_{n}{suffix}": scores["kid"],
+            f"kid_{n}_std{suffix}": scores["kid_std"], f"fid_floor_{n}{suffix}": scores["fid_floor"]}
