@@ -48,7 +48,7 @@ def _first(names: list[str]) -> str | None:
 
 def _picker(lab: FaceLab, need: str = "any", label: str = "model") -> gr.Dropdown:
     names = lab.model_names(need)
-    return gr.Dropdown(names, value=_first(names), label=label, allow_custom_value=True,
+    return gr.Dropdown(lab.model_choices(need), value=_first(names), label=label, allow_custom_value=True,
                        info=None if names else lab.models_message())
 
 
@@ -129,7 +129,8 @@ def _build_conditional_tab(lab: FaceLab) -> None:
     start = _first(names)
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(names, value=start, label="model (probed, or a conditional VAE)",
+            model = gr.Dropdown(lab.model_choices("conditional"), value=start,
+                                label="model (probed, or a conditional VAE)",
                                 allow_custom_value=True,
                                 info=None if names else "no probed model: run training/probe.py on a bundle")
             choices = lab.target_choices(start) if start else []
@@ -252,7 +253,8 @@ def _build_background_tab(lab: FaceLab) -> None:
     names = lab.model_names()
     loaded = [lab.bundle(n) for n in names]
     with gr.Row():
-        models = gr.Dropdown(names, value=default_comparison(loaded), multiselect=True, allow_custom_value=True,
+        models = gr.Dropdown(lab.model_choices(), value=default_comparison(loaded), multiselect=True,
+                             allow_custom_value=True,
                              label="models to compare (e.g. trained on original vs grey backgrounds)", scale=3)
         compare = gr.Button("Compare models", scale=1)
     recon = gr.Image(label="each model: its background variant → its reconstruction", type="pil", format="png")
@@ -351,7 +353,8 @@ def _build_style_tab(lab: FaceLab) -> None:
     num_ws = lab.model_info(names[0])["num_ws"] if names else 10
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(names, value=_first(names), label="StyleGAN model", allow_custom_value=True,
+            model = gr.Dropdown(lab.model_choices("stylegan"), value=_first(names), label="StyleGAN model",
+                                allow_custom_value=True,
                                 info=None if names else "no StyleGAN model loaded")
             rows = gr.Textbox("1, 2, 3", label="row seeds")
             cols = gr.Textbox("4, 5, 6, 7", label="column seeds")

@@ -22,7 +22,8 @@ from PIL import Image
 from facelab.data import background, synthfaces
 from facelab.hub import Bundle
 from facelab.imaging import from_pil, to_pil
-from facelab.lab_bundles import ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources
+from facelab.lab_bundles import (ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources,
+                                 is_early)
 from facelab.lab_latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
 from facelab.lab_photos import prepare_photo
 
@@ -95,11 +96,14 @@ class FaceLab:
 
     def models_message(self) -> str:
         """One line about the catalogue: how many models are ready, or what to do when none is."""
-        ready, total = len(self.catalog.names()), len(self.catalog.entries())
-        if not ready:
+        loaded, total = len(self.catalog.names()), len(self.catalog.entries())
+        if not loaded:
             return self.catalog.empty_message()
-        broken = total - ready
-        return f"{ready} model(s) ready" + (f"; {broken} failed to load (see the table)" if broken else "")
+        early = sum(1 for _, name in self.catalog.choices() if is_early(self.catalog.get(name).meta))
+        broken = total - loaded
+        return (f"{loaded - early} model(s) ready" + (f"; {early} early run(s) whose samples are not faces yet"
+                                                       if early else "")
+                + (f"; {broken} failed to load (see the table)" if broken else ""))
 
     def model_names(self, need: str = "any") -> list[str]:
         """Loaded models able to do something: any, encoder, stylegan, probed, conditional."""
@@ -113,6 +117,11 @@ class FaceLab:
         if need not in tests:
             raise ValueError(f"unknown capability {need!r}; choose one of {', '.join(tests)}")
         return self.catalog.names(tests[need])
+
+    def model_choices(self, need: str = "any") -> list[tuple[str, str]]:
+        """(label, name) pairs for a model picker: as model_names, early runs labelled as such."""
+        allowed = set(self.model_names(need))
+        return self.catalog.choices(lambda b: b.name in allowed)
 
     def bundle(self, name: str | None) -> Bundle:
         """The loaded bundle called name (LabError when unknown or broken)."""

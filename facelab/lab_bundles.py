@@ -64,6 +64,18 @@ def _source_name(source: str) -> str:
     return source
 
 
+EARLY_LABEL = "early run — samples are not faces yet"
+
+
+def is_early(meta: dict[str, Any]) -> bool:
+    """True for a bundle its facelab.json marks as an early or weak run ("status": "early", or a name
+    ending in "_early" as the first CPU runs were called): such a bundle is never listed as ready."""
+    status = str(meta.get("status") or "").lower()
+    if status:
+        return status == "early"
+    return str(meta.get("name") or "").lower().endswith("_early")
+
+
 @dataclass
 class Entry:
     """One catalogue row: where a bundle comes from and either the loaded bundle or why it failed."""
@@ -134,6 +146,14 @@ class BundleCatalog:
             raise LabError(f"model {name!r} failed to load: {entry.error}")
         return entry.bundle
 
+    def choices(self, where: Callable[[Bundle], bool] | None = None) -> list[tuple[str, str]]:
+        """(label, name) of the loaded bundles for a picker: early runs say so in their label."""
+        out = []
+        for name in self.names(where):
+            early = is_early(self.get(name).meta)
+            out.append((f"{name} ({EARLY_LABEL})" if early else name, name))
+        return out
+
     def empty_message(self) -> str:
         """What to do when no bundle is available."""
         if not self.sources:
@@ -150,5 +170,8 @@ class BundleCatalog:
                 continue
             meta = e.bundle.meta
             data = f"{meta.get('dataset', '?')} / {meta.get('background', '?')}"
-            rows.append([e.name, e.kind, str(e.bundle.model.image_size), data, "ready"])
+            status = "ready"
+            if is_early(meta):
+                status = EARLY_LABEL + (f": {meta['note']}" if meta.get("note") else "")
+            rows.append([e.name, e.kind, str(e.bundle.model.image_size), data, status])
         return rows

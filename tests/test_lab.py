@@ -123,6 +123,30 @@ def test_broken_bundles_are_listed_with_their_error_and_the_rest_work(lab):
     assert "2 failed to load" in lab.models_message()
 
 
+def test_early_runs_are_never_listed_as_ready(tmp_path, bundles):
+    from facelab.lab import FaceLab
+
+    early = tmp_path / "weak"
+    shutil.copytree(bundles["vae"], early)
+    meta = json.loads((early / "facelab.json").read_text())
+    meta.update(name="weak_vae", status="early", note="400 CPU steps: blobs")
+    (early / "facelab.json").write_text(json.dumps(meta))
+    named = tmp_path / "named"  # older bundles say it in their name only
+    shutil.copytree(bundles["vae"], named)
+    meta.update(name="vae_early")
+    del meta["status"]
+    (named / "facelab.json").write_text(json.dumps(meta))
+    lab = FaceLab(model_sources=[bundles["vae"], str(early), str(named)], device="cpu")
+    rows = {r[0]: r[4] for r in lab.models_table()}
+    assert rows["vae"] == "ready"
+    assert rows["weak_vae"].startswith("early run") and "400 CPU steps" in rows["weak_vae"]
+    assert rows["vae_early"].startswith("early run")
+    choices = dict((value, label) for label, value in lab.model_choices())
+    assert choices["vae"] == "vae" and "samples are not faces yet" in choices["weak_vae"]
+    assert lab.model_names() == ["vae", "weak_vae", "vae_early"]  # still usable, by name
+    assert lab.models_message().startswith("1 model(s) ready; 2 early run(s)")
+
+
 def test_default_sources_find_bundle_folders_but_not_examples_or_classifiers(tmp_path, bundles):
     from facelab.lab import FaceLab
     from facelab.lab_bundles import default_sources
