@@ -256,9 +256,12 @@ class ProgressiveDiscriminator(nn.Module):
         self.max_level = max_level_for(image_size)
         ch = [channels_at(level_resolution(lv), channel_base, channel_max) for lv in range(self.max_level + 1)]
         self.from_rgb = nn.ModuleList([EqualConv2d(3, c, 1) for c in ch])
-        # blocks[l-1] takes level l features down to level l-1
+        # blocks[l-1] takes level l features down to level l-1: one conv at this resolution, then
+        # the channel-changing conv after the 2× average pool (StyleGAN-2's D convolves the second
+        # time at the lower resolution too) — a quarter of that conv's FLOPs, and D runs three
+        # times per training image, so this is the cheapest place to save on a CPU
         self.blocks = nn.ModuleList([
-            nn.Sequential(EqualConv2d(ch[lv], ch[lv], 3), EqualConv2d(ch[lv], ch[lv - 1], 3), nn.AvgPool2d(2))
+            nn.Sequential(EqualConv2d(ch[lv], ch[lv], 3), nn.AvgPool2d(2), EqualConv2d(ch[lv], ch[lv - 1], 3))
             for lv in range(1, self.max_level + 1)])
         self.epilogue = DiscriminatorEpilogue(ch[0], mbstd_group)
 
