@@ -67,19 +67,37 @@ class DCGANGenerator(nn.Sequential):
         super().__init__(*layers)
 
 
-class DCGANDiscriminator(nn.Sequential):
-    """image -> strided convs (no BN on the first, as in the paper) -> one logit per image."""
+D_NORMS = ("batch", "spectral")
 
-    def __init__(self, ndf: int, image_size: int):
+
+class DCGANDiscriminator(nn.Sequential):
+    """image -> strided convs (no BN on the first, as in the paper) -> one logit per image.
+
+    norm "batch" is the paper's; "spectral" drops BatchNorm for spectral normalisation of every
+    conv (Miyato et al. 2018, on this same CNN): the discriminator stays 1-Lipschitz, so it cannot
+    overpower the generator and collapse it to one face — what the BatchNorm version did here.
+    Apply spectral_norm after initialising the weights (see DCGAN.__init__).
+    """
+
+    def __init__(self, ndf: int, image_size: int, norm: str = "batch"):
+        if norm not in D_NORMS:
+            raise ValueError(f"d_norm must be one of {D_NORMS}, got {norm!r}")
         n_down = max_level_for(image_size)
         layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         ch = ndf
         for _ in range(n_down - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False)]
+            layers += [nn.BatchNorm2d(ch * 2)] if norm == "batch" else []
+            layers += [nn.LeakyReLU(0.2, True)]
             ch *= 2
         layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False), nn.Flatten(0)]
         super().__init__(*layers)
+
+    def apply_spectral_norm(self) -> None:
+        """Reparametrise every conv weight by its spectral norm (one power iteration per call)."""
+        for module in self:
+            if isinstance(module, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(module)
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -127,11 +145,13 @@ class DCGAN(AdversarialModel):
 
     @register_to_config
     def __init__(self, image_size: int = 64, nz: int = 100, ngf: int = 64, ndf: int = 64,
-                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999):
+                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, d_norm: str = "batch"):
         super().__init__()
         self.generator = DCGANGenerator(nz, ngf, image_size)
-        self.discriminator = DCGANDiscriminator(ndf, image_size)
+        self.discriminator = DCGANDiscriminator(ndf, image_size, d_norm)
         self.apply(dcgan_init)
+        if d_norm == "spectral":  # after the init: it normalises the initialised weights
+            self.discriminator.apply_spectral_norm()
 
     @property
     def latent_levels(self) -> list[LevelSpec]:
