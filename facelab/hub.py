@@ -161,13 +161,33 @@ def load_bundle(source: str, device: str | torch.device = "cpu", cache_dir: str 
         model = MODELS[kind].from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
     except Exception as err:  # diffusers raises many types for shape/key mismatches
         raise BundleError(f"bundle {source!r}: weights do not load into {MODELS[kind].__name__}: {err}") from err
-    model.to(device).eval()
+    # weights may be stored in fp16 (halve_weights: shipped GANs); facelab computes in fp32
+    model.to(device).float().eval()
     bundle = Bundle(model=model, meta=meta, path=folder, source=source)
     if with_probes and (folder / "probes" / "probes.json").is_file():
         from facelab.probes.io import load_probes
 
         bundle.extras["probes"] = load_probes(folder / "probes")
     return bundle
+
+
+def halve_weights(folder: str | Path) -> int:
+    """Re-store a bundle's fp32 weights as fp16 (half the bytes; loading casts back to fp32); returns bytes saved.
+
+    For shipped bundles under the assets/ size budget: fp16 keeps ~3 significant digits, far below
+    what changes a sample visibly, and fine-tuning from such a bundle starts from the rounded weights.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = Path(folder) / WEIGHTS_FILE
+    before = path.stat().st_size
+    tensors = {k: (v.half() if v.dtype == torch.float32 else v) for k, v in load_file(str(path)).items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    tmp.replace(path)
+    update_meta(Path(folder), weights_dtype="float16")
+    return before - path.stat().st_size
 
 
 def push_bundle(folder: str | Path, repo_id: str, private: bool = False, revision: str | None = None,

@@ -128,3 +128,15 @@ def test_push_offline_keeps_the_folder(bundle, monkeypatch):
 def test_copy_of_a_bundle_loads_anywhere(bundle, tmp_path, model):
     moved = Path(shutil.copytree(bundle, tmp_path / "elsewhere" / "copy"))
     assert torch.equal(_samples(load_bundle(str(moved)).model), _samples(model))
+
+
+def test_halved_weights_load_as_fp32_and_draw_the_same_faces(bundle, model):
+    from facelab.hub import halve_weights
+
+    before = (bundle / WEIGHTS_FILE).stat().st_size
+    saved = halve_weights(bundle)
+    assert saved > 0.4 * before and (bundle / WEIGHTS_FILE).stat().st_size == before - saved
+    loaded = load_bundle(str(bundle))
+    assert loaded.meta["weights_dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    assert torch.allclose(_samples(loaded.model), _samples(model), atol=5e-3)
