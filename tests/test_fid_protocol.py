@@ -9,9 +9,19 @@ import pytest
 import torch
 
 from facelab.data.datasets import build_dataset
+from facelab.metrics import fid_protocol
 from facelab.metrics.fid_protocol import generated_images, metric_keys, protocol_scores, real_images
 
 SIZE = 16
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Real-set features cached in this test's folder, and no in-memory copy from another test."""
+    monkeypatch.setenv("FACELAB_CACHE", str(tmp_path / "cache"))
+    fid_protocol.real_features.cache_clear()
+    yield
+    fid_protocol.real_features.cache_clear()
 
 
 def test_real_sets_are_held_out_disjoint_and_of_the_asked_variant():
@@ -80,3 +90,16 @@ def test_script_merges_protocol_scores_into_metrics_and_card(tmp_path):
     assert meta["metrics"]["fid_8"] == pytest.approx(metrics["metrics"]["fid_8"])
     assert "fid_8" in (bundle / "README.md").read_text()
     assert fid_main([str(Path(tmp_path) / "missing")]) == 2
+
+
+def test_real_features_are_cached_on_disk_and_a_damaged_cache_is_recomputed():
+    a, b, labels = fid_protocol.real_features(SIZE, "grey", 3)
+    (path,) = fid_protocol.cache_dir().glob("real_16px_grey_n3_*.safetensors")
+    fid_protocol.real_features.cache_clear()
+    a2, b2, labels2 = fid_protocol.real_features(SIZE, "grey", 3)  # from disk
+    assert torch.equal(a, a2) and torch.equal(b, b2) and torch.equal(labels, labels2)
+    assert a.shape == (3, 2048) and not torch.equal(a, b)
+    path.write_bytes(b"not safetensors")
+    fid_protocol.real_features.cache_clear()
+    a3, _, _ = fid_protocol.real_features(SIZE, "grey", 3)
+    assert torch.allclose(a, a3, atol=1e-4) and path.stat().st_size > 1000

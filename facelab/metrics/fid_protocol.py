@@ -16,12 +16,15 @@ Keys written to metrics.json (suffix ``_{R}px`` for a resolution other than the 
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from facelab.metrics.fid import INCEPTION_NAME, extract_features, feature_distances, load_inception
+from facelab.metrics.fid import (INCEPTION_NAME, INCEPTION_SHA1, extract_features, feature_distances,
+                                 load_inception)
 
 PROTOCOL_N = 1000
 PROTOCOL_SEED = 0  # the generated images' seed (and the synthfaces test split's base seed)
@@ -39,14 +42,37 @@ def real_images(size: int, background: str, n: int, offset: int = 0, seed: int =
             torch.stack([torch.as_tensor(it["attributes"]) for it in items]).float())
 
 
+def cache_dir() -> Path:
+    """Where real-set features are kept between runs ($FACELAB_CACHE or ~/.cache/facelab)."""
+    return Path(os.environ.get("FACELAB_CACHE") or Path.home() / ".cache" / "facelab") / "fid_protocol"
+
+
 @functools.lru_cache(maxsize=8)
 def real_features(size: int, background: str, n: int = PROTOCOL_N, device: str = "cpu"
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inception features of real set A, of the disjoint set B, and A's attributes (cached per process)."""
+    """Inception features of real set A, of the disjoint set B, and A's attributes (cached in memory and on disk).
+
+    The disk cache (safetensors) is keyed by everything the features depend on: resolution, variant,
+    n, the split's seed and the Inception weights' hash; 2,000 Inception passes cost minutes on a CPU.
+    """
+    from safetensors.torch import load_file, save_file
+
+    path = cache_dir() / f"real_{size}px_{background}_n{n}_seed{PROTOCOL_SEED}_{INCEPTION_SHA1[:12]}.safetensors"
+    if path.is_file():
+        try:
+            t = load_file(str(path))
+            return t["a"], t["b"], t["labels"]
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
     inception = load_inception(device)
     a, labels = real_images(size, background, n, 0)
     b, _ = real_images(size, background, n, n)
-    return _features(inception, a), _features(inception, b), labels
+    out = (_features(inception, a), _features(inception, b), labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    save_file({"a": out[0].contiguous(), "b": out[1].contiguous(), "labels": out[2].contiguous()}, str(tmp))
+    tmp.replace(path)  # written then renamed: a concurrent reader never sees half a file
+    return out
 
 
 def _features(inception: Any, images: torch.Tensor, chunk: int = 100) -> torch.Tensor:
