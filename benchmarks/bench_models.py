@@ -105,6 +105,9 @@ def images_per_second(model: torch.nn.Module, batch: dict, precision: str, warmu
     for step in range(warmup, warmup + steps):
         train_step(model, opts, batch, step, autocast)
     _sync(device)
+    if not at_full_resolution(model):
+        raise RuntimeError(f"{type(model).__name__} trained below its top resolution: the timing would not "
+                           "match the FLOPs counted at full resolution")
     n = steps * batch["image"].shape[0]
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
@@ -134,6 +137,25 @@ def flops_per_image(model: torch.nn.Module, batch: dict) -> float:
     return counter.get_total_flops() / batch["image"].shape[0]
 
 
+def matmul_peak_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
+    """This machine's fp32 matmul rate now (best of reps n×n products): the ceiling a row is read against."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b  # warm-up (allocations, thread pool)
+    best = float("inf")
+    for _ in range(reps):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def at_full_resolution(model: torch.nn.Module) -> bool:
+    """False when a progressive model has drifted below its top level (its FLOPs would be overstated)."""
+    return not hasattr(model, "progress") or model.progress()[0] == getattr(model, "max_level", 0)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -160,11 +182,12 @@ def main() -> None:
     models = discover_models()
     wanted = [m for m in args.models.split(",") if m] or list(models)
     precisions = [q for q in args.precisions.split(",") if q]
+    peak = matmul_peak_gflops(device)
     print(f"{args.size}×{args.size}, batch {args.batch}, device {device}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}\n")
+          f"torch {torch.__version__}; fp32 matmul peak measured now: {peak:.0f} GFLOP/s\n")
     heads = [f"images/s {q} (wall / per CPU-s)" for q in precisions]
-    print("| model | params | GFLOPs / image (fwd+bwd) | " + " | ".join(heads) + " |")
-    print("|---|---|---|" + "---|" * len(precisions))
+    print("| model | params | GFLOPs / image (fwd+bwd) | " + " | ".join(heads) + " | fp32 GFLOP/s (% of peak) |")
+    print("|---|---|---|" + "---|" * len(precisions) + "---|")
     for name in wanted:
         if name not in models:
             print(f"| {name} | not available | | " + " | " * len(precisions))
@@ -174,14 +197,19 @@ def main() -> None:
         batch = make_batch(model, args.batch, args.size, device)
         params = sum(q.numel() for q in model.parameters()) / 1e6
         gflops = flops_per_image(model, make_batch(model, min(args.batch, 8), args.size, device)) / 1e9
-        speeds = []
+        speeds, rate = [], ""
         for q in precisions:
             torch.manual_seed(0)
             fresh = build(models[name], args.size, device)
             steps = args.steps if q == "fp32" else args.bf16_steps
             wall, cpu = images_per_second(fresh, batch, q, args.warmup if q == "fp32" else 1, steps)
             speeds.append(f"{wall:.1f} / {cpu:.1f}")
-        print(f"| {name} | {params:.2f} M | {gflops:.3f} | " + " | ".join(speeds) + " |", flush=True)
+            if q == "fp32":
+                achieved = gflops * wall
+                # above the matmul peak means the timing and the FLOP count are of different networks
+                flag = " ⚠ above peak: not trustworthy" if achieved > peak else ""
+                rate = f"{achieved:.1f} ({100 * achieved / peak:.0f} %){flag}"
+        print(f"| {name} | {params:.2f} M | {gflops:.3f} | " + " | ".join(speeds) + f" | {rate} |", flush=True)
 
 
 if __name__ == "__main__":
