@@ -54,3 +54,49 @@ def test_adagvae_presets_are_the_shipped_bundles_recorded_recipe():
             {k: v for k, v in run["train"].items() if k not in paths}
     # stage 2 starts from stage 1's bundle
     assert presets[1]["train"]["init_from"] == f"{presets[0]['train']['output_dir']}/bundle"
+
+
+def test_assets_stay_under_60_mb():
+    total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file())
+    assert total < 60 * 2**20, f"assets/ holds {total / 2**20:.1f} MB"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[Path(s).name for s in SOURCES])
+def test_shipped_bundle_has_the_shared_fid_protocol_with_its_data_floor(source):
+    metrics = json.loads((Path(source) / "metrics.json").read_text())["metrics"]
+    fid, floor = metrics["fid_1000"], metrics["fid_floor_1000"]
+    assert 0 < floor < fid and metrics["kid_1000"] > 0 and metrics["kid_1000_std"] > 0
+    meta = json.loads((Path(source) / "facelab.json").read_text())
+    assert meta["metrics"]["fid_1000"] == pytest.approx(fid)
+    assert "fid_1000" in (Path(source) / "README.md").read_text()
+
+
+@pytest.mark.parametrize("folder, preset", [("dcgan32", "dcgan_synthfaces32_cpu"),
+                                            ("stylegan32_original", "stylegan_synthfaces32_cpu"),
+                                            ("stylegan32_grey", "stylegan_synthfaces32_cpu")])
+def test_cpu_gan_presets_are_the_shipped_bundles_recipe(folder, preset):
+    cfg = load_config(ASSETS.parent / "training" / "configs" / f"{preset}.yaml")
+    resolve_model_params(cfg)
+    preset_cfg = to_dict(cfg)
+    run = json.loads((ASSETS / folder / "facelab.json").read_text())["run_config"]
+    assert preset_cfg["model"] == run["model"]
+    # the grey bundle is the same recipe and seed with only the background changed
+    assert {**preset_cfg["data"], "background": run["data"]["background"]} == run["data"]
+    paths = {"output_dir", "report_to"}
+    assert {k: v for k, v in preset_cfg["train"].items() if k not in paths} == \
+        {k: v for k, v in run["train"].items() if k not in paths}
+
+
+def test_no_shipped_gan_draws_noise_labelled_ready():
+    from facelab.lab_bundles import is_early
+
+    gans = 0
+    for source in SOURCES:
+        meta = json.loads((Path(source) / "facelab.json").read_text())
+        if meta["kind"] not in ("dcgan", "stylegan") or is_early(meta):
+            continue
+        gans += 1
+        own = json.loads((Path(source) / "metrics.json").read_text())["metrics"]
+        # colour blobs (the session-1 StyleGAN) score far above 200 at this protocol; faces below it
+        assert own["fid_1000"] < 200, (source, own["fid_1000"])
+    assert gans >= 3  # a DCGAN and StyleGANs on original and grey backgrounds
