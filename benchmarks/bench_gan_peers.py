@@ -54,8 +54,9 @@ CUDA torch is ever downloaded. Installed (versions pinned):
   colorama==0.4.6 tabulate==0.10.0
 
 Not installed, because the training path never imports them: retry (command line only), fire for
-lightweight-gan (command line only), contrastive-learner (stylegan2-pytorch cl_reg only), aim (tracker). stylegan2-pytorch imports aim at
-module level but uses it only with log=True, so a one-line stub module `aim` is written to its site.
+lightweight-gan (command line only), contrastive-learner (stylegan2-pytorch cl_reg only), aim
+(tracker). stylegan2-pytorch imports aim at module level but uses it only with log=True, so a
+one-line stub module `aim` is written to its site.
 
 torchvision: both peers import it, but no PyPI wheel imports against torch 2.13.0+cpu — the only
 one pairing with it, torchvision 0.28.0, is a CUDA build whose _C.so links libtorch_cuda.so /
@@ -72,8 +73,8 @@ module with `.cuda(rank)`. The peer worker (this script run with --worker) there
 while the peer module is imported, and gives the peer module a view of torch whose
 `torch.device("cuda:i")` is the CPU (lightweight-gan allocates its loss accumulators on it). The
 peers' code is run unchanged; no checkpoint is loaded by this script (training and sampling share a
-process). Only a peer's own NaN recovery would reload its checkpoint, with torch.load, whose default is
-weights_only=True in this torch.
+process). Only a peer's own NaN recovery reloads its last checkpoint, with its own
+torch.load(..., weights_only=True).
 
 Scoring: facelab.metrics.fid_protocol.real_features(SIZE, BACKGROUND, n) gives Inception features
 of n held-out synthfaces (test split) and of a disjoint second set; every contestant's n samples
@@ -648,7 +649,8 @@ def table(results: dict[str, dict[str, Any]], floor: dict[str, float], args: arg
         if r.get("overrides"):
             extra += ", CHANGED from its command-line defaults: " + ", ".join(
                 f"{k}={v}" for k, v in r["overrides"].items())
-        notes.append(f"{name}: {r['steps']:,} step(s) in {r['seconds']:.0f} s, sampled from the {r['generator']}{extra}")
+        notes.append(f"{name}: {r['steps']:,} step(s) in {r['seconds']:.0f} s, "
+                     f"sampled from the {r['generator']}{extra}")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
