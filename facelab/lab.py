@@ -14,7 +14,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -99,7 +99,7 @@ class FaceLab:
         loaded, total = len(self.catalog.names()), len(self.catalog.entries())
         if not loaded:
             return self.catalog.empty_message()
-        early = sum(1 for _, name in self.catalog.choices() if is_early(self.catalog.get(name).meta))
+        early = len(self.catalog.names(lambda b: is_early(b.meta)))
         broken = total - loaded
         return (f"{loaded - early} model(s) ready" + (f"; {early} early run(s) whose samples are not faces yet"
                                                        if early else "")
@@ -107,6 +107,15 @@ class FaceLab:
 
     def model_names(self, need: str = "any") -> list[str]:
         """Loaded models able to do something: any, encoder, stylegan, probed, conditional."""
+        return self.catalog.names(self._capability(need))
+
+    def model_choices(self, need: str = "any") -> list[tuple[str, str]]:
+        """(label, name) pairs for a model picker: as model_names, early runs labelled as such."""
+        return self.catalog.choices(self._capability(need))
+
+    @staticmethod
+    def _capability(need: str) -> Callable[[Bundle], bool]:
+        """The bundle predicate of a capability name (model_names, model_choices)."""
         tests = {
             "any": lambda b: True,
             "encoder": lambda b: b.model.is_encoder,
@@ -116,12 +125,7 @@ class FaceLab:
         }
         if need not in tests:
             raise ValueError(f"unknown capability {need!r}; choose one of {', '.join(tests)}")
-        return self.catalog.names(tests[need])
-
-    def model_choices(self, need: str = "any") -> list[tuple[str, str]]:
-        """(label, name) pairs for a model picker: as model_names, early runs labelled as such."""
-        allowed = set(self.model_names(need))
-        return self.catalog.choices(lambda b: b.name in allowed)
+        return tests[need]
 
     def bundle(self, name: str | None) -> Bundle:
         """The loaded bundle called name (LabError when unknown or broken)."""

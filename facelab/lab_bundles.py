@@ -148,11 +148,8 @@ class BundleCatalog:
 
     def choices(self, where: Callable[[Bundle], bool] | None = None) -> list[tuple[str, str]]:
         """(label, name) of the loaded bundles for a picker: early runs say so in their label."""
-        out = []
-        for name in self.names(where):
-            early = is_early(self.get(name).meta)
-            out.append((f"{name} ({EARLY_LABEL})" if early else name, name))
-        return out
+        return [(f"{e.name} ({EARLY_LABEL})" if is_early(e.bundle.meta) else e.name, e.name)
+                for e in self.entries() if e.bundle is not None and (where is None or where(e.bundle))]
 
     def empty_message(self) -> str:
         """What to do when no bundle is available."""
