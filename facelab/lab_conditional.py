@@ -69,11 +69,10 @@ def _cvae(bundle: Bundle, targets: dict[str, int], n: int, seed: int) -> Conditi
     unknown = sorted(set(targets) - set(names))
     if unknown:
         raise LabError(f"{bundle.name} is not conditioned on {unknown}; it knows {', '.join(names)}")
-    attrs = cvae_attributes(bundle, n, seed)  # the untargeted attributes follow the data prior
-    for name, value in targets.items():
-        attrs[:, names.index(name)] = float(value)
+    attrs = cvae_attributes(bundle, n, seed, targets)
     images = bundle.model.sample(n, generator=generator(seed), attributes=attrs).float().cpu()
-    note = "conditional VAE: the targets are decoder inputs, every draw is accepted"
+    note = ("conditional VAE: the targets are decoder inputs and the other attributes follow the data "
+            "given them; every draw is accepted")
     return Conditioned(images, {"z": 1.0}, np.ones(n, bool), targets, notes=[note])
 
 
@@ -120,12 +119,18 @@ def _verdict(classifier: Any, images: torch.Tensor, targets: dict[str, int], not
     if missing:
         notes.append(f"the attribute classifier does not judge {missing}")
         return None
-    probs = classifier.predict(images).detach().cpu().numpy()
-    return probs[:, [names.index(a) for a in targets]]
+    probs = classifier.predict(images).detach().cpu().numpy()[:, [names.index(a) for a in targets]]
+    broken = int((~np.isfinite(probs)).any(axis=1).sum())
+    if broken:  # NaN > 0.5 is False, which would read as "meets target 0": say it, count it as a miss
+        notes.append(f"the attribute classifier gave no valid probability (NaN or infinite) for {broken} "
+                     "sample(s): they count as not meeting the targets")
+    return probs
 
 
 def precision(out: Conditioned) -> dict[str, float] | None:
-    """Per target, the share of samples the classifier judges to have the target value."""
+    """Per target, the share of samples the classifier judges to have the target value (NaN never counts)."""
     if out.verdict is None:
         return None
-    return {a: float(((out.verdict[:, i] > 0.5) == bool(t)).mean()) for i, (a, t) in enumerate(out.targets.items())}
+    v = out.verdict
+    return {a: float((np.isfinite(v[:, i]) & ((v[:, i] > 0.5) == bool(t))).mean())
+            for i, (a, t) in enumerate(out.targets.items())}

@@ -74,17 +74,23 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def cvae_attributes(bundle: Bundle, n: int, seed: int) -> torch.Tensor:
-    """Conditioning vectors for a CVAE: synthfaces' prior when it was trained there, else fair coins."""
+def cvae_attributes(bundle: Bundle, n: int, seed: int, targets: dict[str, int] | None = None) -> torch.Tensor:
+    """Conditioning vectors for a CVAE: synthfaces' prior given the targets when it was trained there,
+    else fair coins with the targets set."""
     from facelab.data import synthfaces
 
     model = bundle.model
     rng = np.random.default_rng(int(seed))
     names = model.attribute_names
     if names == list(synthfaces.ATTRIBUTE_NAMES):
-        attrs = synthfaces.attributes_from_factors(synthfaces.sample_factors(rng, n))
+        try:  # the other attributes follow the data given the targets, as the CVAE saw them
+            attrs = synthfaces.sample_attributes(rng, n, targets)
+        except ValueError as e:
+            raise LabError(str(e)) from None
     else:
-        attrs = rng.integers(0, 2, size=(n, len(names)))
+        attrs = rng.integers(0, 2, size=(n, len(names))).astype(np.float32)
+        for name, value in (targets or {}).items():
+            attrs[:, names.index(name)] = float(value)
     return torch.as_tensor(np.asarray(attrs), dtype=torch.float32, device=model.device)
 
 

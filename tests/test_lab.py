@@ -338,6 +338,19 @@ def test_conditional_sampling_per_model_kind(lab):
     assert len(nb["images"]) == 4 and "Black_Hair" in nb["summary"] and "held absent" in nb["summary"]
 
 
+def test_cvae_draws_the_other_attributes_given_the_targets(lab):
+    from facelab.lab import LabError
+    from facelab.lab_latents import cvae_attributes
+
+    b = lab.bundle("cvae")
+    names = b.model.attribute_names
+    a = cvae_attributes(b, 200, 0, {"Male": 1}).numpy()
+    assert (a[:, names.index("Male")] == 1).all()
+    assert a[:, names.index("Wearing_Lipstick")].mean() < 0.05  # not forced onto female attribute rows
+    with pytest.raises(LabError, match="too rare"):
+        lab.conditional("cvae", ["Male = 0", "Mustache = 1"], 2, 0)
+
+
 def test_conditional_targets_are_checked(lab):
     from facelab.lab import LabError
 

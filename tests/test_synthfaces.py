@@ -11,7 +11,7 @@ import torch
 
 from facelab.data.synthfaces import (
     ATTRIBUTE_NAMES, BACKGROUND_FACTORS, FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUE_NAMES, SynthFaces,
-    attributes_from_factors, render, sample_factors,
+    attributes_from_factors, render, sample_attributes, sample_factors,
 )
 
 F = {name: k for k, name in enumerate(FACTOR_NAMES)}
@@ -190,6 +190,19 @@ def test_prior_is_correlated_like_celeba():
     assert (fixed[:, F["sex"]] == 0).all() and (fixed[:, F["eyeglasses"]] == 2).all()
     assert (fixed[:, F["beard"]] == 0).all()  # descendants follow the fixed value
     assert len(np.unique(fixed[:, F["bg_colour"]])) == FACTOR_SIZES[F["bg_colour"]]
+
+
+def test_sample_attributes_conditions_on_targets_and_keeps_the_rest_consistent():
+    a = sample_attributes(np.random.default_rng(0), 400, {"Male": 1})
+    assert a.shape == (400, len(ATTRIBUTE_NAMES)) and (a[:, A["Male"]] == 1).all()
+    assert a[:, A["Wearing_Lipstick"]].mean() < 0.02  # as the prior: men without lipstick
+    assert a[:, A["Mustache"]].mean() > 0.1
+    free = sample_attributes(np.random.default_rng(0), 2000)
+    assert 0.3 < free[:, A["Male"]].mean() < 0.55  # no targets: the prior's prevalence
+    with pytest.raises(ValueError, match="unknown attributes"):
+        sample_attributes(np.random.default_rng(0), 2, {"Hat": 1})
+    with pytest.raises(ValueError, match="too rare"):
+        sample_attributes(np.random.default_rng(0), 2, {"Male": 0, "Mustache": 1}, max_draws=2000)
 
 
 def test_uniform_prior_draws_independent_uniform_factors():

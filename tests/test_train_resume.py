@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,6 +72,8 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, cap
     (killed / "checkpoints" / "checkpoint-98").mkdir()
     assert latest_checkpoint(killed / "checkpoints").name == f"checkpoint-{at}"
 
+    first_part = read_state(latest_checkpoint(killed / "checkpoints")).seconds
+    assert first_part > 0  # the checkpoint carries the wall time trained so far
     assert main(args(killed) + ["--resume", "latest"]) == 0
     assert f"checkpoint-{at} at step {at}" in capsys.readouterr().out  # continued where it stopped
     reference = tmp_path / "reference"
@@ -83,6 +86,8 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, cap
         assert torch.allclose(resumed[key].float(), uninterrupted[key].float(), rtol=1e-5, atol=1e-6), key
     assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["checkpoint-35", "checkpoint-40"]
     assert read_state(killed / "checkpoints" / "checkpoint-40").images_seen == STEPS * 4
+    card = json.loads((killed / "bundle" / "facelab.json").read_text())
+    assert card["training"]["seconds"] > first_part  # both parts counted, not only the resumed one
 
 
 def test_resume_from_a_path_that_is_not_a_checkpoint_is_refused(tmp_path, capsys):

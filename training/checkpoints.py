@@ -30,6 +30,7 @@ class TrainerState:
     images_seen: int = 0
     batch_size: int = 0
     last_checkpoint: str | None = None
+    seconds: float = 0.0  # training wall time over every resumed part of the run, for the card
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:

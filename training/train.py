@@ -139,6 +139,7 @@ def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
     meter, last = Meter(), {}
     if state.step >= t.max_steps:
         return last
+    resumed_at, clock = state.seconds, time.perf_counter()
     with tqdm(total=t.max_steps, initial=state.step, disable=not acc.is_local_main_process,
               desc=run.model.kind, dynamic_ncols=True) as progress:
         for batch in epoch_batches(acc, run.loader, run.sampler, state.step):
@@ -148,6 +149,7 @@ def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
             logs = run.step_fn(acc, run.parts, batch, state.step, run.model)
             state.step += 1
             state.images_seen += t.batch_size
+            state.seconds = resumed_at + time.perf_counter() - clock
             if hasattr(run.model, "after_step"):  # GANs: EMA, progressive level and fade-in α
                 hooks = run.model.after_step(state.step, state.images_seen)
                 logs.update({k: torch.tensor(float(v)) for k, v in hooks.items()})
@@ -163,7 +165,7 @@ def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
     return last
 
 
-def finish(run: Run, state: TrainerState, final: dict[str, float], seconds: float) -> Path | None:
+def finish(run: Run, state: TrainerState, final: dict[str, float]) -> Path | None:
     """Main process: write the release bundle; every rank: its trace weights when asked."""
     acc = run.accelerator
     sync_buffers(acc, run.model)
@@ -177,7 +179,7 @@ def finish(run: Run, state: TrainerState, final: dict[str, float], seconds: floa
            for name, opt in run.parts.optimizers.items()}
     training = {"steps": state.step, "images_seen": state.images_seen, "num_processes": acc.num_processes,
                 "mixed_precision": run.cfg.train.mixed_precision, "device": str(acc.device),
-                "seconds": round(seconds, 2), "learning_rates": lrs}
+                "seconds": round(state.seconds, 2), "learning_rates": lrs}
     folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training, run.history)
     acc.print(f"bundle written to {folder}")
     return folder
@@ -213,9 +215,8 @@ def train(cfg: RunConfig, resume: str | None) -> int:
             (out / "config.yaml").write_text(dump_yaml(cfg))
         accelerator.init_trackers("facelab", config=flat_hparams(to_dict(cfg)))
         state = start_state(run, resume_from)
-        started = time.perf_counter()
         final = train_loop(run, state)
-        folder = finish(run, state, final, time.perf_counter() - started)
+        folder = finish(run, state, final)
     finally:
         release_accelerator(accelerator)
     return push(cfg, folder) if folder is not None and cfg.hub.push_to_hub else 0

@@ -21,7 +21,7 @@ from facelab.data.synthfaces_draw import Canvas
 from facelab.data.synthfaces_factors import (
     ATTRIBUTE_NAMES, BACKGROUND_FACTORS, FACTOR_INDEX, FACTOR_NAMES, FACTOR_PRIORS, FACTOR_SIZES,
     FACTOR_VALUE_NAMES, attributes_from_factors, check_factors, check_prior, factors_from_uniforms, hash_keys,
-    hash_uniforms, sample_factors,
+    hash_uniforms, sample_attributes, sample_factors,
 )
 from facelab.data.synthfaces_features import (
     draw_age, draw_beard, draw_eyes, draw_glasses, draw_makeup, draw_moustache, draw_mouth, draw_nose,
@@ -34,7 +34,7 @@ from facelab.imaging import from_uint8
 
 __all__ = [
     "ATTRIBUTE_NAMES", "BACKGROUND_FACTORS", "FACTOR_NAMES", "FACTOR_PRIORS", "FACTOR_SIZES", "FACTOR_VALUE_NAMES",
-    "SynthFaces", "attributes_from_factors", "render", "sample_factors",
+    "SynthFaces", "attributes_from_factors", "render", "sample_attributes", "sample_factors",
 ]
 
 # Back to front, each over the ones before; a layer with a condition draws only where it holds.

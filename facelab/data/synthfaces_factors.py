@@ -163,6 +163,34 @@ def sample_factors(rng: np.random.Generator, n: int, fixed: dict[str, int] | Non
     return factors_from_uniforms(rng.random((n, len(FACTOR_NAMES))), fixed, prior)
 
 
+def sample_attributes(rng: np.random.Generator, n: int, targets: dict[str, int] | None = None,
+                      prior: str = "correlated", max_draws: int = 200_000) -> np.ndarray:
+    """n attribute rows [n,A] from the factor prior conditioned on targets (name -> 0/1), by rejection.
+
+    Conditioning keeps the other attributes consistent with the targets (Male = 1 draws faces
+    without lipstick as often as the data does); a CVAE told an impossible combination draws
+    something it never saw. A combination rarer than n / max_draws raises ValueError.
+    """
+    unknown = sorted(set(targets or {}) - set(ATTRIBUTE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown attributes {unknown}; known: {', '.join(ATTRIBUTE_NAMES)}")
+    cols = [(ATTRIBUTE_NAMES.index(a), float(v)) for a, v in (targets or {}).items()]
+    kept, drawn = [], 0
+    while sum(len(k) for k in kept) < n and drawn < max_draws:
+        batch = max(256, 4 * n)
+        attrs = attributes_from_factors(sample_factors(rng, batch, prior=prior))
+        drawn += batch
+        ok = np.ones(batch, bool)
+        for i, v in cols:
+            ok &= attrs[:, i] == v
+        kept.append(attrs[ok])
+    rows = np.concatenate(kept)[:n] if kept else np.zeros((0, len(ATTRIBUTE_NAMES)), np.float32)
+    if len(rows) < n:
+        raise ValueError(f"the attribute combination {targets} is too rare in the synthfaces prior "
+                         f"({len(rows)} of {drawn} draws)")
+    return rows
+
+
 def attributes_from_factors(factors: np.ndarray) -> np.ndarray:
     """CelebA-named binary attributes [n,A] float32 in {0,1}, in ATTRIBUTE_NAMES order."""
     f = {name: col for name, col in zip(FACTOR_NAMES, check_factors(factors).T)}

@@ -163,11 +163,18 @@ class Probes:
 # ---------------------------------------------------------------- files
 
 
+def _storage(a: np.ndarray) -> np.ndarray:
+    """float64 arrays stored as float32; every other dtype as it is."""
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
+
 def save_probes(folder: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write folder/probes.safetensors (arrays) and folder/probes.json (meta + array listing), atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(to_numpy(v)) for k, v in arrays.items()}
+    # float64 is the fitting precision, float32 the storage one: half the bytes on disk and on the
+    # Hub, and a probe's decision moves by ~1e-7 of its scale (load_probes widens them back)
+    arrays = {k: np.ascontiguousarray(_storage(to_numpy(v))) for k, v in arrays.items()}
     full = {**meta, "format": FORMAT, "version": VERSION,
             "arrays": {k: list(v.shape) for k, v in sorted(arrays.items())}}
     # Temp file + rename: a crash never leaves half a file that would load as corrupt.
@@ -208,7 +215,14 @@ def load_probes(folder: str | Path) -> Probes:
     listed = meta.get("arrays", {})
     missing = sorted(set(listed) - set(arrays))
     wrong = sorted(k for k in set(listed) & set(arrays) if list(arrays[k].shape) != list(listed[k]))
-    if missing or wrong:
+    extra = sorted(set(arrays) - set(listed))
+    if missing or wrong or extra:
         raise ProbesError(f"probes array file {path} does not match {folder / META_FILE}: "
-                          f"missing {missing[:5]}, wrong shape {wrong[:5]}")
+                          f"missing {missing[:5]}, wrong shape {wrong[:5]}, unexpected {extra[:5]}")
+    # a NaN direction or basis would move every face to NaN, drawn as a black image
+    bad = sorted(k for k, v in arrays.items() if v.dtype.kind in "fc" and not np.isfinite(v).all())
+    if bad:
+        raise ProbesError(f"probes array file {path} holds NaN or infinite values in {len(bad)} array(s) "
+                          f"({', '.join(bad[:3])})")
+    arrays = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in arrays.items()}
     return Probes(arrays=arrays, meta=meta)
