@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from facelab import lab_inputs as limits  # noqa: E402
 from facelab.data import synthfaces  # noqa: E402
 from facelab.hub import BundleError  # noqa: E402
 from facelab.lab import START_SOURCES, FaceLab, FaceSpec  # noqa: E402
@@ -24,6 +25,9 @@ CONCURRENCY = 2  # CPU Space: two requests at a time keep each one fast
 MAX_LEVEL_SLIDERS = 8
 AXIS_KINDS = ["latent dimension", "PCA component", "attribute direction"]
 PHOTO_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
+# Gradio hides the message of an error raised before a handler runs (a photo path that was never
+# uploaded, say) unless show_error is on; every handler's own errors are gr.Error already (_ui).
+LAUNCH_OPTIONS = {"show_error": True}
 PHOTO_NOTE = ("Photos: JPEG/PNG/WebP (any mode, EXIF rotation applied); the face is found, cropped and "
               "centred before encoding — the preview says how.")
 
@@ -40,6 +44,12 @@ def _ui(fn: Callable) -> Callable:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise gr.Error(str(msg)) from err
     return wrapper
+
+
+def _seed_input(value: int, label: str) -> gr.Number:
+    """A seed box: Gradio refuses values outside 0..MAX_SEED, the lab refuses NaN and fractions in words."""
+    # precision=None: with 0, Gradio would round a NaN itself and fail with an empty error
+    return gr.Number(value, precision=None, minimum=0, maximum=limits.MAX_SEED, step=1, label=label)
 
 
 def _first(names: list[str]) -> str | None:
@@ -64,7 +74,7 @@ def _face_inputs(lab: FaceLab, label: str, seed: int) -> tuple[gr.Radio, gr.Numb
         source = gr.Radio(list(START_SOURCES), value="seed", label=f"{label}: from",
                           info="seed: sampled from the prior · example: synthetic face #seed, encoded · "
                                "photo: your upload, encoded")
-        seed_in = gr.Number(seed, precision=0, label=f"{label}: seed / example number")
+        seed_in = _seed_input(seed, f"{label}: seed / example number")
         photo = gr.File(label=f"{label}: photo", file_types=PHOTO_TYPES, type="filepath", height=80)
     if lab.example_photos():
         gr.Examples([[p] for p in lab.example_photos()], [photo], label=f"{label}: example photos")
@@ -88,15 +98,16 @@ def _build_generate_tab(lab: FaceLab) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             model = _picker(lab)
-            seed = gr.Number(0, precision=0, label="seed")
-            n = gr.Slider(1, 64, value=16, step=1, label="number of samples")
-            temp = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature",
+            seed = _seed_input(0, "seed")
+            n = gr.Slider(*limits.SAMPLES, value=16, step=1, label="number of samples")
+            temp = gr.Slider(*limits.TEMPERATURE, value=1.0, step=0.05, label="temperature",
                              visible=kind not in ("hvae", "stylegan"))
             with gr.Group(visible=kind == "hvae") as level_box:
-                levels = [gr.Slider(0.0, 2.0, value=1.0, step=0.05, visible=kind == "hvae" and k < len(names),
+                levels = [gr.Slider(*limits.TEMPERATURE, value=1.0, step=0.05,
+                                    visible=kind == "hvae" and k < len(names),
                                     label=f"temperature, level {names[k] if k < len(names) else k}")
                           for k in range(MAX_LEVEL_SLIDERS)]
-            psi = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="truncation ψ", visible=kind == "stylegan")
+            psi = gr.Slider(*limits.PSI, value=1.0, step=0.05, label="truncation ψ", visible=kind == "stylegan")
             go = gr.Button("Generate", variant="primary")
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="samples", columns=8, format="png", buttons=["download", "fullscreen"])
@@ -115,9 +126,8 @@ def _build_generate_tab(lab: FaceLab) -> None:
 
     def generate(model, seed, n, temperature, psi, *level_temperatures, progress=gr.Progress()):
         """n faces from the prior (HVAE: one temperature per level; StyleGAN: truncation ψ)."""
-        images = lab.generate(model, int(n), int(seed), float(temperature), list(level_temperatures),
-                              float(psi), progress)
-        return [(im, f"seed {int(seed)} · #{i}") for i, im in enumerate(images)]
+        images = lab.generate(model, n, seed, temperature, list(level_temperatures), psi, progress)
+        return [(im, f"seed {int(seed)} · #{i}") for i, im in enumerate(images)]  # seed checked by the lab
 
     model.change(_ui(adapt), model, [temp, level_box, *levels, psi], api_name="generate_options")
     go.click(_ui(generate), [model, seed, n, temp, psi, *levels], gallery, api_name="generate")
@@ -136,8 +146,8 @@ def _build_conditional_tab(lab: FaceLab) -> None:
             choices = lab.target_choices(start) if start else []
             targets = gr.Dropdown(choices, value=_default_targets(choices), multiselect=True,
                                   allow_custom_value=True, label="targets (e.g. Male = 0, Eyeglasses = 1)")
-            n = gr.Slider(1, 64, value=16, step=1, label="number of samples")
-            seed = gr.Number(0, precision=0, label="seed")
+            n = gr.Slider(*limits.SAMPLES, value=16, step=1, label="number of samples")
+            seed = _seed_input(0, "seed")
             method = gr.Radio(["rejection", "shift", "nearest"], value="nearest", label="method",
                               info="rejection: redraw until the probe agrees; shift: move across each boundary "
                                    "without moving the others; nearest: the smallest move onto the target side")
@@ -163,7 +173,7 @@ def _build_conditional_tab(lab: FaceLab) -> None:
 
     def run(model, targets, n, seed, method, variant, levels, progress=gr.Progress()):
         """Samples meeting targets like ['Male = 0', 'Eyeglasses = 1'], with acceptance and verdict."""
-        out = lab.conditional(model, targets, int(n), int(seed), method, variant, levels or None, progress)
+        out = lab.conditional(model, targets, n, seed, method, variant, levels or None, progress)
         rows = {"headers": out["headers"], "data": out["rows"]}
         return list(zip(out["images"], out["captions"])), out["summary"], rows
 
@@ -187,7 +197,7 @@ def _build_traversal_tab(lab: FaceLab) -> None:
             span = gr.Slider(0.5, 10.0, value=3.0, step=0.5, label="range ± (units: prior σ / PC σ / direction)")
             steps = gr.Slider(3, 15, value=9, step=1, label="steps")
             source, seed, photo = _face_inputs(lab, "start", 0)
-            psi = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="truncation ψ (StyleGAN)")
+            psi = gr.Slider(*limits.PSI, value=1.0, step=0.05, label="truncation ψ (StyleGAN)")
             go = gr.Button("Traverse", variant="primary")
         with gr.Column(scale=3):
             grid = gr.Image(label="traversal: one row per axis", type="pil", format="png",
@@ -216,8 +226,8 @@ def _build_traversal_tab(lab: FaceLab) -> None:
 
     def run(model, level, axis, axes, span, steps, start, seed, photo, psi, state, progress=gr.Progress()):
         """Traversal grid (one row per axis) from a seed or an uploaded photo."""
-        g, meta = lab.traversal(model, level, axis, axes or [], float(span), int(steps),
-                                FaceSpec(start, int(seed), photo), float(psi), state, progress)
+        g, meta = lab.traversal(model, level, axis, axes or [], span, steps, FaceSpec(start, seed, photo), psi, state,
+                                progress)
         shown = lab.photo_face(photo, lab.bundle(model).model.image_size, state)[0] if start == "photo" else None
         return g, meta, shown, f"start: {meta['start']}", state
 
@@ -240,7 +250,7 @@ def _build_background_tab(lab: FaceLab) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             source = gr.Radio(["example", "photo"], value="example", label="face")
-            seed = gr.Number(0, precision=0, label="example seed (synthetic face, ground-truth mask)")
+            seed = _seed_input(0, "example seed (synthetic face, ground-truth mask)")
             photo = gr.File(label="photo (masked with rembg)", file_types=PHOTO_TYPES, type="filepath", height=80)
             if lab.example_photos():
                 gr.Examples([[p] for p in lab.example_photos()], [photo], label="example photos")
@@ -267,13 +277,13 @@ def _build_background_tab(lab: FaceLab) -> None:
 
     def variants(face, seed, photo, state):
         """Original, mask, grey and blur of an example face or an uploaded photo."""
-        v = lab.background_variants(face, int(seed), photo, state)
+        v = lab.background_variants(face, seed, photo, state)
         return (*[v.images[k] for k in ("original", "mask", "grey", "blur")], f"mask: {v.how}", state)
 
     def run(face, seed, photo, models, state, progress=gr.Progress()):
         """Models trained on different backgrounds compared on the same face."""
         progress(0.1, "masking the face")
-        v = lab.background_variants(face, int(seed), photo, state)
+        v = lab.background_variants(face, seed, photo, state)
         out = lab.background_compare(models or [], v)
         rows = f"Rows: {', '.join(out['captions'])}." if out["captions"] else ""
         notes_md = "\n".join([rows, *(f"- {n}" for n in out["notes"])])
@@ -295,8 +305,8 @@ def _build_morph_tab(lab: FaceLab) -> None:
             a = _face_inputs(lab, "face A", 1)
             b = _face_inputs(lab, "face B", 2)
             method = gr.Radio(["spherical", "linear"], value="spherical", label="interpolation")
-            frames = gr.Slider(2, 32, value=8, step=1, label="frames")
-            fps = gr.Slider(1, 30, value=8, step=1, label="GIF frames per second")
+            frames = gr.Slider(limits.FRAMES[0], 32, value=8, step=1, label="frames")
+            fps = gr.Slider(limits.FPS[0], 30, value=8, step=1, label="GIF frames per second")
             go = gr.Button("Morph", variant="primary")
         with gr.Column(scale=3):
             strip = gr.Image(label="frames", type="pil", format="png", buttons=["download"])
@@ -314,7 +324,7 @@ def _build_morph_tab(lab: FaceLab) -> None:
         for default, s in (("Smiling", 1.5), ("Eyeglasses", -1.0), ("", 0.0)):
             terms.append(gr.Dropdown(info0["attributes"], value=default if default in info0["attributes"] else None,
                                      label="attribute", allow_custom_value=True))
-            terms.append(gr.Slider(-4, 4, value=s, step=0.25, label="strength"))
+            terms.append(gr.Slider(*limits.STRENGTH, value=s, step=0.25, label="strength"))
         edit = gr.Button("Apply", variant="primary")
     edited = gr.Image(label="start · each edit alone · all together", type="pil", format="png")
     cache = gr.State({})
@@ -322,17 +332,17 @@ def _build_morph_tab(lab: FaceLab) -> None:
     def run(model, a_from, a_seed, a_photo, b_from, b_seed, b_photo, interpolation, frames, fps, state,
             progress=gr.Progress()):
         """Morph face A into face B: frame strip, GIF and details."""
-        s, path, meta = lab.morph(model, FaceSpec(a_from, int(a_seed), a_photo),
-                                  FaceSpec(b_from, int(b_seed), b_photo), int(frames), interpolation, float(fps),
+        s, path, meta = lab.morph(model, FaceSpec(a_from, a_seed, a_photo),
+                                  FaceSpec(b_from, b_seed, b_photo), frames, interpolation, fps,
                                   state, progress)
         return s, path, path, meta, state
 
     def arith(model, a_from, a_seed, a_photo, level, attribute1, strength1, attribute2, strength2, attribute3,
               strength3, state):
         """Face A plus strength × attribute direction, each edit alone and all together."""
-        pairs = {k: float(v) for k, v in ((attribute1, strength1), (attribute2, strength2),
+        pairs = {k: v for k, v in ((attribute1, strength1), (attribute2, strength2),
                                           (attribute3, strength3)) if k}
-        img, meta = lab.arithmetic(model, FaceSpec(a_from, int(a_seed), a_photo), level, pairs, state)
+        img, meta = lab.arithmetic(model, FaceSpec(a_from, a_seed, a_photo), level, pairs, state)
         return img, meta, state
 
     def adapt(model):
@@ -361,7 +371,7 @@ def _build_style_tab(lab: FaceLab) -> None:
             first = gr.Slider(0, num_ws - 1, value=0, step=1, label="first layer taken from the columns")
             last = gr.Slider(0, num_ws - 1, value=min(3, num_ws - 1), step=1, label="last layer taken from the columns")
             gr.Markdown("Low layers = coarse (pose, face shape); middle = features; high = colour and texture.")
-            psi = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="truncation ψ")
+            psi = gr.Slider(*limits.PSI, value=1.0, step=0.05, label="truncation ψ")
             go = gr.Button("Mix", variant="primary")
         with gr.Column(scale=3):
             grid = gr.Image(label="style mixing: row faces with the chosen layers' styles from the column faces",
@@ -376,7 +386,7 @@ def _build_style_tab(lab: FaceLab) -> None:
 
     def run(model, row_seeds, column_seeds, first_layer, last_layer, psi):
         """Style-mixing grid: row faces take layers first..last from the column faces."""
-        return lab.style_mix(model, row_seeds, column_seeds, int(first_layer), int(last_layer), float(psi))
+        return lab.style_mix(model, row_seeds, column_seeds, first_layer, last_layer, psi)
 
     model.change(_ui(adapt), model, [first, last], api_name="style_options")
     go.click(_ui(run), [model, rows, cols, first, last, psi], [grid, info], api_name="style_mix")
@@ -424,7 +434,7 @@ def _build_synthfaces_tab(lab: FaceLab) -> None:
         with gr.Column(scale=1):
             pickers = [gr.Dropdown(choices=choices[name], value=start[name], label=name)
                        for name in synthfaces.FACTOR_NAMES]
-            seed = gr.Number(value=0, precision=0, label="detail seed (texture, blobs)")
+            seed = _seed_input(0, "detail seed (texture, blobs)")
             size = gr.Radio([64, 128, 256], value=128, label="size")
             with gr.Row():
                 random_btn = gr.Button("Random face")
@@ -438,18 +448,18 @@ def _build_synthfaces_tab(lab: FaceLab) -> None:
     def render(*values):
         """One synthetic face from its factors: variants, mask, attributes."""
         *factors, seed_v, size_v = values
-        r = lab.synth_face(dict(zip(synthfaces.FACTOR_NAMES, factors)), int(seed_v), int(size_v))
+        r = lab.synth_face(dict(zip(synthfaces.FACTOR_NAMES, factors)), seed_v, size_v)
         return r["original"], r["grey"], r["blur"], r["mask"], r["attributes"]
 
     def randomise(seed_v):
         """Factors drawn from the prior for a seed."""
-        f = lab.random_factors(int(seed_v))
+        f = lab.random_factors(seed_v)
         return [f[name] for name in synthfaces.FACTOR_NAMES]
 
     inputs = [*pickers, seed, size]
-    render_btn.click(render, inputs, [*outs, attrs], api_name="synth_face")
-    random_btn.click(randomise, [seed], pickers, api_name="synth_random_factors").then(
-        render, inputs, [*outs, attrs], api_name=False)
+    render_btn.click(_ui(render), inputs, [*outs, attrs], api_name="synth_face")
+    random_btn.click(_ui(randomise), [seed], pickers, api_name="synth_random_factors").success(
+        _ui(render), inputs, [*outs, attrs], api_name=False)
 
 
 TABS = [("Generate", _build_generate_tab), ("Conditional sampling", _build_conditional_tab),
@@ -480,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
     sources = args.model or [s for s in os.environ.get("FACELAB_MODELS", "").split(",") if s] or None
-    build_demo(FaceLab(model_sources=sources)).launch(server_name=args.host, server_port=args.port)
+    build_demo(FaceLab(model_sources=sources)).launch(server_name=args.host, server_port=args.port, **LAUNCH_OPTIONS)
 
 
 if __name__ == "__main__":

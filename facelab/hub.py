@@ -6,7 +6,9 @@ Layout (the same locally and on the Hub):
     probes/probes.safetensors + probes/probes.json     latent probes (arrays + JSON)
     README.md                                          model card
     samples.png                                        a sample grid
-Only safetensors weights are ever loaded; a bundle holding pickle files is refused.
+Only safetensors weights are ever loaded. A bundle is untrusted input: before any of its files is read,
+facelab.bundle_files refuses links out of its folder, pickles (recognised by their bytes) and files of
+unknown formats; a weights file missing or adding tensors, or holding NaN/inf, refuses it too.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import torch
 from PIL import Image
 
 from facelab import __version__
+from facelab.bundle_files import (BundleFileError, check_bundle_files, contained_file, hub_blobs, read_json_object,
+                                  real_roots)
 
 META_FILE = "facelab.json"
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt")
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "probes/*"]
 
 
@@ -41,6 +44,7 @@ class Bundle:
     path: Path
     source: str
     extras: dict[str, Any] = field(default_factory=dict)
+    roots: tuple[Path, ...] = ()  # real folders its files may live in (empty: its own folder)
 
     @property
     def name(self) -> str:
@@ -51,6 +55,10 @@ class Bundle:
     def attribute_names(self) -> list[str]:
         """Names of the dataset attributes the bundle was trained/probed with."""
         return list(self.meta.get("attribute_names") or [])
+
+    def file(self, *parts: str) -> Path | None:
+        """The bundle's file at parts when it exists and really lies inside the bundle (links followed), else None."""
+        return contained_file(self.path.joinpath(*parts), self.roots or real_roots(self.path))
 
 
 def save_bundle(model: Any, folder: str | Path, meta: dict[str, Any],
@@ -125,12 +133,30 @@ def resolve(source: str, cache_dir: str | Path | None = None) -> Path:
         raise BundleError(f"bundle {source!r}: download failed: {err}") from err
 
 
-def check_no_pickles(folder: Path) -> None:
-    """Refuse folders carrying pickle-format weights: facelab loads safetensors only."""
-    bad = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+def check_files(folder: Path, source: str | None = None, roots: tuple[Path, ...] = ()) -> None:
+    """Refuse a bundle folder holding links out of it, pickles or files of unknown format, naming the file."""
+    try:
+        check_bundle_files(folder, roots or None)
+    except BundleFileError as err:
+        raise BundleError(f"bundle {source or str(folder)!r}: {err}") from err
+
+
+def check_weights(model: Any, path: Path, source: str) -> None:
+    """Refuse weights that miss or add tensors (a half-written file loads as noise) or hold NaN/inf."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        stored = set(fh.keys())
+    state = model.state_dict()
+    missing, unexpected = sorted(set(state) - stored), sorted(stored - set(state))
+    if missing or unexpected:
+        raise BundleError(f"bundle {source!r}: {path.name} does not match {type(model).__name__}: "
+                          f"{len(missing)} tensor(s) missing {missing[:3]}, {len(unexpected)} unexpected "
+                          f"{unexpected[:3]}; the file is incomplete or from another model")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise BundleError(f"bundle {folder} contains pickle-format files ({', '.join(bad)}); "
-                          "facelab loads only safetensors weights and refuses pickles")
+        raise BundleError(f"bundle {source!r}: {path.name} holds NaN or infinite weights in {len(bad)} tensor(s) "
+                          f"({', '.join(bad[:3])}); the model would draw blank images, so it is refused")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -139,9 +165,11 @@ def read_meta(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BundleError(f"bundle {folder}: missing {META_FILE} (not a facelab bundle)")
     try:
-        return json.loads(path.read_text())
+        return read_json_object(path, META_FILE)
     except json.JSONDecodeError as err:
         raise BundleError(f"bundle {folder}: {META_FILE} is not valid JSON ({err})") from err
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BundleError(f"bundle {folder}: {err}") from err
 
 
 def load_bundle(source: str, device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
@@ -150,10 +178,12 @@ def load_bundle(source: str, device: str | torch.device = "cpu", cache_dir: str 
     from facelab.models import MODELS
 
     folder = resolve(source, cache_dir)
-    check_no_pickles(folder)
+    # a Hub snapshot's files are links into the cache's blobs/ (written by huggingface_hub itself)
+    roots = real_roots(folder, [] if Path(source).expanduser().is_dir() else hub_blobs(folder))
+    check_files(folder, source, roots)
     meta = read_meta(folder)
     kind = meta.get("kind")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise BundleError(f"bundle {source!r}: unknown model kind {kind!r}; known: {', '.join(MODELS)}")
     if not (folder / WEIGHTS_FILE).is_file():
         raise BundleError(f"bundle {source!r}: missing weights file {WEIGHTS_FILE}")
@@ -161,13 +191,17 @@ def load_bundle(source: str, device: str | torch.device = "cpu", cache_dir: str 
         model = MODELS[kind].from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
     except Exception as err:  # diffusers raises many types for shape/key mismatches
         raise BundleError(f"bundle {source!r}: weights do not load into {MODELS[kind].__name__}: {err}") from err
+    check_weights(model, folder / WEIGHTS_FILE, source)
     # weights may be stored in fp16 (halve_weights: shipped GANs); facelab computes in fp32
     model.to(device).float().eval()
-    bundle = Bundle(model=model, meta=meta, path=folder, source=source)
+    bundle = Bundle(model=model, meta=meta, path=folder, source=source, roots=roots)
     if with_probes and (folder / "probes" / "probes.json").is_file():
-        from facelab.probes.io import load_probes
+        from facelab.probes.io import ProbesError, load_probes
 
-        bundle.extras["probes"] = load_probes(folder / "probes")
+        try:
+            bundle.extras["probes"] = load_probes(folder / "probes")
+        except (ProbesError, OSError) as err:
+            raise BundleError(f"bundle {source!r}: {err}") from err
     return bundle
 
 
@@ -197,7 +231,7 @@ def push_bundle(folder: str | Path, repo_id: str, private: bool = False, revisio
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     folder = Path(folder)
-    check_no_pickles(folder)
+    check_files(folder)
     read_meta(folder)
     api = HfApi(token=token)
     try:

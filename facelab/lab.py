@@ -4,6 +4,8 @@ and returns PIL images / numbers / figures, so the UI stays a thin layer and the
 The work is done by one module per concern: lab_bundles (catalogue), lab_latents (codes per model
 kind), lab_traverse, lab_morph, lab_style, lab_conditional, lab_background, lab_results.
 Nothing here is per user: the app keeps per-session values in gr.State.
+Every number and list a method takes is checked here (facelab.lab_inputs), not only by the UI's sliders:
+clients can send JSON straight to the endpoints.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from facelab.hub import Bundle
 from facelab.imaging import from_pil, to_pil
 from facelab.lab_bundles import (ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources,
                                  is_early)
+from facelab.lab_inputs import (FPS, FRAMES, IMAGE_SIZE, MAX_LIST, MAX_MODELS, PSI, SAMPLES, STRENGTH, TEMPERATURE,
+                                bounded, number, unique, whole)
+from facelab.lab_inputs import seed as checked_seed  # methods take an argument called seed
 from facelab.lab_latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
 from facelab.lab_photos import prepare_photo
 
 __all__ = ["FaceLab", "LabError", "FaceSpec"]
-MAX_GENERATE = 64
+MAX_GENERATE = SAMPLES[1]
 START_SOURCES = ("seed", "example", "photo")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -144,14 +149,15 @@ class FaceLab:
     # ---- faces -------------------------------------------------------------------------
     def prepare_photo(self, photo: Any, size: int = 128) -> tuple[Image.Image, str]:
         """An upload checked, normalised and face-cropped to size×size, and how the face was found."""
-        return prepare_photo(photo, int(size))
+        return prepare_photo(photo, whole(size, "photo size", *IMAGE_SIZE))
 
     def photo_face(self, photo: Any, size: int, cache: dict | None = None) -> tuple[Image.Image, str]:
         """prepare_photo through a caller-owned cache (the app passes the session's gr.State dict)."""
-        key = (_photo_key(photo), int(size))
+        size = whole(size, "photo size", *IMAGE_SIZE)
+        key = (_photo_key(photo), size)
         if cache is not None and key in cache:
             return cache[key]
-        out = prepare_photo(photo, int(size))
+        out = prepare_photo(photo, size)
         if cache is not None:
             if len(cache) >= 4:  # a session needs its last few photos, not all of them
                 cache.pop(next(iter(cache)))
@@ -164,11 +170,13 @@ class FaceLab:
         if face.source not in START_SOURCES:
             raise LabError(f"a face comes from one of {', '.join(START_SOURCES)}; got {face.source!r}")
         if face.source == "seed":
-            return random_code(b, 1, int(face.seed), temperature, psi), f"seed {int(face.seed)}"
+            s, t = checked_seed(face.seed), number(temperature, "temperature", *TEMPERATURE)
+            return random_code(b, 1, s, t, number(psi, "truncation ψ", *PSI)), f"seed {s}"
         require_encoder(b)  # before touching the photo: a GAN cannot use it anyway
         if face.source == "example":
-            img = self.example_face(int(face.seed), b.model.image_size, str(b.meta.get("background") or "original"))
-            return encode(b, from_pil(img)[None]), f"synthetic example {int(face.seed)}"
+            s = checked_seed(face.seed, "example number")
+            img = self.example_face(s, b.model.image_size, str(b.meta.get("background") or "original"))
+            return encode(b, from_pil(img)[None]), f"synthetic example {s}"
         img, how = self.photo_face_for(b, face.photo, cache)
         return encode(b, from_pil(img)[None]), f"photo ({how})"
 
@@ -193,9 +201,10 @@ class FaceLab:
 
     def example_face(self, number: int, size: int, variant: str = "original") -> Image.Image:
         """Synthetic face #number (factors from the prior) in a background variant, size×size."""
+        number, size = checked_seed(number, "example number"), whole(size, "image size", 1, IMAGE_SIZE[1])
         # rendered at the model's size, as its training data was (tiny sizes: rendered at the minimum, resized)
-        img = self.synth_face(self.random_factors(number), number, max(int(size), synthfaces.MIN_SIZE))[variant]
-        return img if img.size == (int(size),) * 2 else img.resize((int(size), int(size)), Image.LANCZOS)
+        img = self.synth_face(self.random_factors(number), number, max(size, synthfaces.MIN_SIZE))[variant]
+        return img if img.size == (size,) * 2 else img.resize((size, size), Image.LANCZOS)
 
     def example_photos(self) -> list[str]:
         """Example photos shipped in assets/examples (none is fine)."""
@@ -209,15 +218,16 @@ class FaceLab:
                  progress: ProgressFn | None = None) -> list[Image.Image]:
         """n samples from the prior (HVAE: one temperature per level; StyleGAN: truncation ψ)."""
         b = self.bundle(name)
-        if not 1 <= int(n) <= MAX_GENERATE:
-            raise LabError(f"number of samples must be between 1 and {MAX_GENERATE}, got {n}")
-        temps: Any = float(temperature)
+        n, s = whole(n, "number of samples", *SAMPLES), checked_seed(seed)
+        temps: Any = number(temperature, "temperature", *TEMPERATURE)
+        psi = number(psi, "truncation ψ", *PSI)
         if b.model.kind == "hvae":
             k = len(b.model.latent_levels)
-            given = [float(t) for t in (level_temperatures or [])] or [float(temperature)]
+            given = [number(t, f"temperature of level {i}", *TEMPERATURE)
+                     for i, t in enumerate(bounded(level_temperatures, "per-level temperatures", MAX_LIST))] or [temps]
             temps = (given + [given[-1]] * k)[:k]  # levels beyond the sliders repeat the last value
         (progress or _noop)(0.0, f"sampling {n} faces from {b.name}")
-        return to_pil(sample_images(b, int(n), int(seed), temps, float(psi)))
+        return to_pil(sample_images(b, n, s, temps, psi))
 
     # ---- conditional sampling ------------------------------------------------------------
     def target_choices(self, name: str | None) -> list[str]:
@@ -228,8 +238,9 @@ class FaceLab:
 
     def classifier(self, b: Bundle) -> Any | None:
         """The image attribute classifier judging b's samples (explicit, in the bundle, or in assets/)."""
-        candidates = [self.classifier_path, b.path / "attribute_classifier", b.path / "classifier",
-                      Path(self.assets_dir) / "attribute_classifier"]
+        # the bundle's own classifier only where it really lies inside the bundle (no link out)
+        inside = [b.path / d for d in ("attribute_classifier", "classifier") if b.file(d, "config.json")]
+        candidates = [self.classifier_path, *inside, Path(self.assets_dir) / "attribute_classifier"]
         for cand in candidates:
             if cand and (Path(cand) / "config.json").is_file():
                 key = str(Path(cand).resolve())
@@ -249,9 +260,12 @@ class FaceLab:
         from facelab.lab_present import conditional_report
 
         b = self.bundle(name)
-        goals = parse_targets(targets)
+        n, s = whole(n, "number of samples", *SAMPLES), checked_seed(seed)
+        levels = bounded(levels, "constrained levels") or None
+        goals = parse_targets(dict(bounded(targets.items(), "targets")) if isinstance(targets, dict)
+                              else bounded(targets, "targets"))
         (progress or _noop)(0.0, f"sampling under {goals}")
-        out = sample(b, goals, int(n), int(seed), method, variant, levels, self.classifier(b))
+        out = sample(b, goals, n, s, method, variant, levels, self.classifier(b))
         hvae = b.model.kind == "hvae"  # only the HVAE has per-level vs cumulative classifiers and levels
         return conditional_report(out, method, variant if hvae else None, levels if hvae else None)
 
@@ -267,10 +281,12 @@ class FaceLab:
                   progress: ProgressFn | None = None) -> tuple[Image.Image, dict[str, Any]]:
         """Seed 001's traversal grid: one row per axis, columns from -span to +span."""
         from facelab.lab_present import traversal_figure
-        from facelab.lab_traverse import make_axes, traverse
+        from facelab.lab_traverse import make_axes, offsets, traverse
 
         b = self.bundle(name)
         chosen = make_axes(b, level, kind, axes)
+        offsets(span, steps)  # checked before the start face is made, so these conversions are safe
+        span, steps = float(span), int(float(steps))
         (progress or _noop)(0.1, "encoding the start face" if face.source == "photo" else "sampling the start")
         start, how = self.face_code(b, face, psi=psi, cache=cache)
         (progress or _noop)(0.4, f"decoding {len(chosen)}×{int(steps)} faces")
@@ -286,6 +302,7 @@ class FaceLab:
         from facelab.lab_present import morph_outputs
 
         b = self.bundle(name)
+        frames, fps = whole(frames, "frames", *FRAMES), number(fps, "GIF frames per second", *FPS)
         (progress or _noop)(0.1, "placing both faces in latent space")
         code_a, how_a = self.face_code(b, a, cache=cache)
         code_b, how_b = self.face_code(b, b_face, cache=cache)
@@ -302,6 +319,9 @@ class FaceLab:
         from facelab.lab_render import labelled_grid
 
         b = self.bundle(name)
+        if not isinstance(terms, dict):
+            raise LabError("attribute terms must map names to strengths, e.g. {'Smiling': 1.5}")
+        terms = {str(k): number(v, f"strength of {k}", *STRENGTH) for k, v in bounded(terms.items(), "attribute terms")}
         start, how = self.face_code(b, face, cache=cache)
         images, labels, key = arithmetic(b, start, level, terms)
         strip, layout = labelled_grid([to_pil(images)], col_labels=labels)
@@ -317,7 +337,7 @@ class FaceLab:
         b = self.bundle(name)
         rows, cols = parse_seeds(row_seeds, "row seeds"), parse_seeds(col_seeds, "column seeds")
         layers = layer_range(b, first, last)
-        row_img, col_img, mixed = style_mix(b, rows, cols, layers, psi)
+        row_img, col_img, mixed = style_mix(b, rows, cols, layers, number(psi, "truncation ψ", *PSI))
         return style_figure(row_img, col_img, mixed, rows, cols, layers)
 
     # ---- background ------------------------------------------------------------------------
@@ -328,11 +348,11 @@ class FaceLab:
 
         if source not in ("example", "photo"):
             raise LabError(f"the face comes from 'example' or 'photo'; got {source!r}")
-        key = ("background", source, int(example_seed) if source == "example" else _photo_key(photo))
+        seed = checked_seed(example_seed, "example seed") if source == "example" else 0
+        key = ("background", source, seed if source == "example" else _photo_key(photo))
         if cache is not None and key in cache:
             return cache[key]
         if source == "example":
-            seed = int(example_seed)
             out = example_variants(self.synth_face(self.random_factors(seed), seed, WORK_SIZE))
         else:
             face, how = self.photo_face(photo, WORK_SIZE, cache)
@@ -345,8 +365,12 @@ class FaceLab:
         """Reconstructions, PCA curves, background share and metric table for models trained on each variant."""
         from facelab.lab_present import background_report
 
+        # bounded and de-duplicated before any model runs: 3,000 copies of one name once took 50 s
+        names = unique(str(n) for n in bounded(names, "models to compare", MAX_LIST))
         if not names:
             raise LabError("pick at least one model to compare (e.g. one trained on original, one on grey)")
+        if len(names) > MAX_MODELS:
+            raise LabError(f"compare at most {MAX_MODELS} models at once; got {len(names)}")
         return background_report([self.bundle(n) for n in names], variants)
 
     # ---- results ---------------------------------------------------------------------------
@@ -379,17 +403,26 @@ class FaceLab:
     @staticmethod
     def random_factors(seed: int) -> dict[str, int]:
         """Factors drawn from synthfaces' correlated prior for a seed."""
-        f = synthfaces.sample_factors(np.random.default_rng(int(seed)), 1)[0]
+        f = synthfaces.sample_factors(np.random.default_rng(checked_seed(seed)), 1)[0]
         return {name: int(v) for name, v in zip(synthfaces.FACTOR_NAMES, f)}
 
     @staticmethod
     def synth_face(factors: dict[str, int], seed: int = 0, size: int = 128) -> dict[str, Any]:
         """Render one synthetic face: its original/grey/blur variants, mask and attributes."""
-        values = np.array([[int(factors[n]) for n in synthfaces.FACTOR_NAMES]], dtype=np.int64)
-        rgb, mask = synthfaces.render(values, size=int(size), seeds=np.array([int(seed)]))
+        values = np.array([[_factor(factors, n) for n in synthfaces.FACTOR_NAMES]], dtype=np.int64)
+        size = whole(size, "image size", max(IMAGE_SIZE[0], synthfaces.MIN_SIZE), IMAGE_SIZE[1])
+        rgb, mask = synthfaces.render(values, size=size, seeds=np.array([checked_seed(seed, "detail seed")]))
         out: dict[str, Any] = {v: Image.fromarray(background.composite(rgb[0], mask[0], v))
                                for v in background.VARIANTS}
         out["mask"] = Image.fromarray((mask[0] * 255).round().astype(np.uint8), "L")
         attrs = synthfaces.attributes_from_factors(values)[0]
         out["attributes"] = {n: int(a) for n, a in zip(synthfaces.ATTRIBUTE_NAMES, attrs)}
         return out
+
+
+def _factor(factors: dict[str, Any], name: str) -> int:
+    """One synthetic-face factor value, checked against the values the factor has."""
+    if not isinstance(factors, dict) or name not in factors:
+        raise LabError(f"factor {name} is missing; give every factor: {', '.join(synthfaces.FACTOR_NAMES)}")
+    options = synthfaces.FACTOR_VALUE_NAMES[name]
+    return whole(factors[name], f"factor {name}", 0, len(options) - 1)

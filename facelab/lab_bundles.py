@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from facelab.hub import PICKLE_SUFFIXES, Bundle, BundleError, load_bundle
+from facelab.bundle_files import PICKLE_SUFFIXES
+from facelab.hub import Bundle, BundleError, load_bundle
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 # A folder holding any of these is a bundle candidate; image-only folders (examples) are not.

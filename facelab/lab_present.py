@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -21,9 +22,10 @@ def conditional_report(out: Conditioned, method: str, variant: str | None,
     for i in range(len(out.images)):
         if out.verdict is not None:
             probs = out.verdict[i]
-            marks = [(p > 0.5) == bool(out.targets[a]) for a, p in zip(names, probs)]
+            marks = [_meets(p, out.targets[a]) for a, p in zip(names, probs)]
             captions.append(" · ".join(f"{a} {p:.2f} {'✓' if m else '✗'}" for a, p, m in zip(names, probs, marks)))
-            rows.append([i, *[round(float(p), 3) for p in probs], "yes" if all(marks) else "no"])
+            rows.append([i, *[round(float(p), 3) if np.isfinite(p) else None for p in probs],
+                         "yes" if all(marks) else "no"])
         else:
             captions.append(f"probes: {'✓' if out.satisfied[i] else '✗'}")
             rows.append([i, *["" for _ in names], "yes" if out.satisfied[i] else "no"])
@@ -41,6 +43,11 @@ def conditional_report(out: Conditioned, method: str, variant: str | None,
     return {"images": to_pil(out.images), "captions": captions, "summary": "  \n".join(lines),
             "headers": ["sample", *verdict_head, "all targets met"], "rows": rows,
             "acceptance_rate": dict(out.acceptance_rate), "precision": prec}
+
+
+def _meets(p: float, target: int) -> bool:
+    """The classifier's probability p is on the target's side; a NaN or infinite p never is."""
+    return bool(np.isfinite(p)) and (p > 0.5) == bool(target)
 
 
 def traversal_figure(images: torch.Tensor, axes: Sequence[Any], span: float, steps: int,
@@ -110,7 +117,7 @@ def results_report(bundle: Bundle) -> dict[str, Any]:
     values = metrics(bundle)
     curves, note = curves_figure(bundle)
     spectrum = spectrum_figure(bundle)
-    samples = bundle.path / "samples.png"
+    samples = bundle.file("samples.png")  # None when missing, or when a link would lead out of the bundle
     how = f"`python training/evaluate.py {bundle.path}`"
     return {
         "summary": summary_markdown(bundle),
@@ -124,5 +131,5 @@ def results_report(bundle: Bundle) -> dict[str, Any]:
         "spectrum_note": "" if spectrum is not None else "No PCA basis stored: run training/probe.py",
         "curves": curves,
         "curves_note": note,
-        "samples": str(samples) if samples.is_file() else None,
+        "samples": str(samples) if samples is not None else None,
     }

@@ -3,6 +3,8 @@
 Metrics come from facelab.json ("metrics") and metrics.json (training/evaluate.py), probe tables and
 PCA bases from probes/ (training/probe.py), training curves from TensorBoard event files or a JSON-lines
 /CSV history in the bundle (or the run folder around it). Anything missing is said, not faked.
+Every file read here must really lie inside the bundle (or, for curves, inside the training run folder
+around a local '.../bundle'): a link pointing elsewhere is skipped, never read or served.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from facelab.bundle_files import contained_file, real_roots
 from facelab.hub import Bundle
 from facelab.lab_plots import curves, spectra
 from facelab.lab_probes import pca_keys, probes_of, table_keys
@@ -43,9 +46,9 @@ def metrics(bundle: Bundle) -> dict[str, float]:
 
 
 def _metrics_file(bundle: Bundle) -> dict[str, Any]:
-    path = bundle.path / "metrics.json"
+    path = bundle.file("metrics.json")
     try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
+        data = json.loads(path.read_text()) if path is not None else {}
     except (ValueError, OSError):
         return {"notes": {"metrics.json": "unreadable (not valid JSON)"}}
     return data if isinstance(data, dict) else {}
@@ -98,28 +101,43 @@ def spectrum_figure(bundle: Bundle) -> Figure | None:
     return spectra({k: probes.meta["pca"][k]["var_ratio"] for k in keys})
 
 
-def _log_dirs(bundle: Bundle) -> list[Path]:
-    """Where a history may live: the bundle, its logs/, and the run folder around a '.../bundle'."""
-    dirs = [bundle.path, bundle.path / "logs"]
-    if bundle.path.name == "bundle":
-        dirs += [bundle.path.parent, bundle.path.parent / "logs"]
-    return [d for d in dirs if d.is_dir()]
+RUN_CONFIG = "config.yaml"  # training/train.py writes it into the run folder around '.../bundle'
+Place = tuple[Path, tuple[Path, ...]]  # a folder to search, and the real folders its files must lie in
 
 
-def _tensorboard(folder: Path) -> dict[str, tuple[list[float], list[float]]]:
-    events = sorted(folder.rglob("events.out.tfevents*"))
+def _log_dirs(bundle: Bundle) -> list[Place]:
+    """Where a history may live: the bundle, its logs/, and a local training run folder around '.../bundle'."""
+    roots = bundle.roots or real_roots(bundle.path)
+    places = [(bundle.path, roots), (bundle.path / "logs", roots)]
+    run = bundle.path.parent
+    # only a run folder train.py wrote: a bundle unpacked as ~/bundle must not make facelab read all of ~
+    if bundle.path.name == "bundle" and (run / RUN_CONFIG).is_file():
+        run_roots = real_roots(run)
+        places += [(run, run_roots), (run / "logs", run_roots)]
+    return [(d, r) for d, r in places if d.is_dir()]
+
+
+def _tensorboard(folder: Path, roots: tuple[Path, ...]) -> dict[str, tuple[list[float], list[float]]]:
+    events = [e for e in sorted(folder.rglob("events.out.tfevents*")) if contained_file(e, roots)]
     if not events:
         return {}
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out: dict[str, tuple[list[float], list[float]]] = {}
-    for run in sorted({e.parent for e in events}):
-        acc = EventAccumulator(str(run))
+    for event_file in events:  # file by file: a run folder may also hold event files facelab must not read
+        acc = EventAccumulator(str(event_file))
         acc.Reload()
         for tag in acc.Tags().get("scalars", []):
-            pts = acc.Scalars(tag)
-            out[tag] = ([float(p.step) for p in pts], [float(p.value) for p in pts])
-    return out
+            steps, values = out.setdefault(tag, ([], []))
+            for p in acc.Scalars(tag):
+                steps.append(float(p.step))
+                values.append(float(p.value))
+    return {tag: _by_step(*series) for tag, series in out.items()}
+
+
+def _by_step(steps: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+    order = sorted(range(len(steps)), key=steps.__getitem__)
+    return [steps[i] for i in order], [values[i] for i in order]
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -151,17 +169,19 @@ def _series(records: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[
 
 def history(bundle: Bundle) -> tuple[dict[str, tuple[list[float], list[float]]], str]:
     """Scalar series by name and where they came from ({} and '' when the bundle carries none)."""
-    for folder in _log_dirs(bundle):
+    places = _log_dirs(bundle)
+    for folder, roots in places:
         for name in HISTORY_FILES:
-            if (folder / name).is_file():
+            path = contained_file(folder / name, roots)
+            if path is not None:
                 try:
-                    series = _series(_records(folder / name))
+                    series = _series(_records(path))
                 except (ValueError, OSError):
                     continue
                 if series:
-                    return series, str(folder / name)
-    for folder in _log_dirs(bundle):
-        series = _tensorboard(folder)
+                    return series, str(path)
+    for folder, roots in places:
+        series = _tensorboard(folder, roots)
         if series:
             return series, f"TensorBoard events under {folder}"
     return {}, ""

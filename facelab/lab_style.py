@@ -8,25 +8,26 @@ import torch
 
 from facelab.hub import Bundle
 from facelab.lab_bundles import LabError
+from facelab.lab_inputs import MAX_SEED, bounded, expand_ranges, seed, whole
 from facelab.lab_latents import random_code
 
 MAX_SEEDS = 8
 
 
 def parse_seeds(text: str | Sequence[int], what: str) -> list[int]:
-    """Seeds from '1, 2, 3' (or '1-4') or a list of ints; 1..MAX_SEEDS of them."""
+    """Seeds from '1, 2, 3' (or '1-4') or a list of ints; 1..MAX_SEEDS of them, each a valid seed."""
     if isinstance(text, str):
-        seeds: list[int] = []
-        for part in (p.strip() for p in text.replace(";", ",").split(",")):
-            if not part:
-                continue
-            lo, sep, hi = part.partition("-")
-            try:
-                seeds += list(range(int(lo), int(hi) + 1)) if sep and lo else [int(part)]
-            except ValueError:
-                raise LabError(f"{what}: {part!r} is not a seed (use numbers like '1, 2, 3' or '1-4')") from None
+        # counted from the range ends before expanding: '0-20000000' never becomes a list
+        items = expand_ranges([text.replace(";", ",")], what, MAX_SEEDS)
     else:
-        seeds = [int(s) for s in text]
+        items = bounded(text, what, MAX_SEEDS)
+    seeds = []
+    for item in items:
+        try:
+            seeds.append(seed(item, what))
+        except LabError:
+            raise LabError(f"{what}: {item!r} is not a seed (use whole numbers from 0 to {MAX_SEED:,}, "
+                           "like '1, 2, 3' or '1-4')") from None
     if not 1 <= len(seeds) <= MAX_SEEDS:
         raise LabError(f"{what}: give 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
     return seeds
@@ -42,7 +43,7 @@ def layer_range(bundle: Bundle, first: int, last: int) -> range:
     """The synthesis layers [first, last] (inclusive) taken from the column styles, validated."""
     check_stylegan(bundle)
     n = int(bundle.model.num_ws)
-    first, last = int(first), int(last)
+    first, last = whole(first, "first layer", 0, n - 1), whole(last, "last layer", 0, n - 1)
     if not 0 <= first <= last < n:
         raise LabError(f"layer range must satisfy 0 ≤ first ≤ last ≤ {n - 1} for {bundle.name} "
                        f"({n} style inputs: low = coarse pose/shape, high = fine colour/texture); "

@@ -8,7 +8,6 @@ levels stay as they are, so with an odd number of steps the middle column is the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -16,13 +15,13 @@ import torch
 
 from facelab.hub import Bundle
 from facelab.lab_bundles import LabError
+from facelab.lab_inputs import SPAN, STEPS, expand_ranges, number, whole
 from facelab.lab_latents import Code, decode, edit_levels
 from facelab.lab_probes import directions, pca_basis
 
 AXIS_KINDS = ("latent dimension", "PCA component", "attribute direction")
 MAX_AXES = 16
 DEFAULT_AXES = 8
-_RANGE = re.compile(r"^(?:PC)?(\d+)\s*[-–:]\s*(?:PC)?(\d+)$", re.IGNORECASE)
 
 
 @dataclass
@@ -47,21 +46,6 @@ def level_index(bundle: Bundle, level: str | int | None) -> int:
     if not 0 <= k < len(names):
         raise LabError(f"{bundle.name} has no latent level {level!r}; its levels are {', '.join(names)}")
     return k
-
-
-def _expand(items: Sequence[str | int]) -> list[str]:
-    """Split comma lists and expand ranges such as '0-7' or 'PC1-PC4' into single items."""
-    out: list[str] = []
-    for item in items:
-        for part in (p.strip() for p in str(item).split(",")):
-            m = _RANGE.match(part)
-            if m:
-                lo, hi = int(m.group(1)), int(m.group(2))
-                prefix = "PC" if part.upper().startswith("PC") else ""
-                out += [f"{prefix}{i}" for i in range(lo, hi + 1)]
-            elif part:
-                out.append(part)
-    return out
 
 
 def axis_choices(bundle: Bundle, level: str | int | None, kind: str) -> list[str]:
@@ -97,9 +81,8 @@ def make_axes(bundle: Bundle, level: str | int | None, kind: str, which: Sequenc
     """Axes of one kind on one level; empty `which` picks the first few (dims, PCs, or attributes)."""
     k = level_index(bundle, level)
     spec = edit_levels(bundle)[k]
-    items = _expand(which) or axis_choices(bundle, k, kind)[:DEFAULT_AXES]
-    if len(items) > MAX_AXES:
-        raise LabError(f"at most {MAX_AXES} axes at once (got {len(items)})")
+    # bounded while expanding: "0-20000000" is refused from its ends, never turned into 20M strings
+    items = expand_ranges(which, "axes", MAX_AXES) or axis_choices(bundle, k, kind)[:DEFAULT_AXES]
     if kind == AXIS_KINDS[0]:
         eye = torch.eye(spec.size)
         return [Axis(f"{spec.name}[{i}]", eye[i]) for i in (_index(t, spec.size, "dimension") for t in items)]
@@ -120,11 +103,9 @@ def make_axes(bundle: Bundle, level: str | int | None, kind: str, which: Sequenc
 
 def offsets(span: float, steps: int) -> torch.Tensor:
     """The steps offsets linspace(-span, span); validated."""
-    if not 2 <= int(steps) <= 21:
-        raise LabError(f"steps must be between 2 and 21, got {steps}")
-    if not 0 < float(span) <= 20:
-        raise LabError(f"range must be in (0, 20], got {span}")
-    return torch.linspace(-float(span), float(span), int(steps))
+    n = whole(steps, "steps", *STEPS)
+    half = number(span, "range ±", *SPAN, lo_open=True)
+    return torch.linspace(-half, half, n)
 
 
 def traverse(bundle: Bundle, start: Code, level: str | int | None, axes: Sequence[Axis],

@@ -62,7 +62,7 @@ def test_pickles_are_refused(bundle, name):
     target = bundle / name
     target.parent.mkdir(exist_ok=True)
     torch.save({"x": torch.zeros(1)}, target)
-    with pytest.raises(BundleError, match=rf"pickle-format files \({Path(name).name}\).*refuses pickles"):
+    with pytest.raises(BundleError, match=rf"pickle-format files \({name}\).*refuses pickles"):  # named by path
         load_bundle(str(bundle))
     with pytest.raises(BundleError, match="pickle"):
         push_bundle(bundle, "someone/tiny")

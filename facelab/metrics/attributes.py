@@ -109,14 +109,15 @@ class AttributeClassifier(ModelMixin, ConfigMixin):
 
 def load_attribute_classifier(path: str | Path, device: str | torch.device = "cpu") -> AttributeClassifier:
     """Load a classifier folder (config.json + safetensors only; pickles are refused), in eval mode."""
-    from facelab.hub import check_no_pickles
+    from facelab.hub import check_files, check_weights
 
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not an attribute classifier folder (no config.json); "
                                 "train one with `python training/train_classifier.py`")
-    check_no_pickles(folder)
+    check_files(folder)
     model = AttributeClassifier.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+    check_weights(model, folder / "diffusion_pytorch_model.safetensors", str(folder))
     return model.to(device).eval()
 
 

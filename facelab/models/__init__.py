@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any
+
+import numpy as np
 
 from facelab.models.base import LatentModel, LevelSpec
 from facelab.models.dcgan import DCGAN
@@ -43,8 +46,33 @@ def build_model(kind: str, params: dict[str, Any] | None = None) -> LatentModel:
     if unknown:
         raise ValueError(f"unknown parameter(s) for model {kind!r}: {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(known))}")
+    params = {name: _check_param(kind, name, value) for name, value in params.items()}
     return _model_class(kind)(**params)
 
 
-__all__ = ["MODELS", "LatentModel", "LevelSpec", "build_model", "model_params",
-           "VAE", "ConditionalVAE", "HierarchicalVAE", "DCGAN", "StyleGAN"]
+_SCALARS = {"bool": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
+            "int": (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "a whole number"),
+            "float": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+            "str": (lambda v: isinstance(v, str), "text")}
+
+
+def _check_param(kind: str, name: str, value: Any) -> Any:
+    """Refuse a value of the wrong type for a scalar argument ('latent_dim=abc'), naming the argument.
+
+    Without this the value travels into torch and comes back as "empty(): argument 'size' must be
+    tuple of ints". Only plain `int`/`float`/`bool`/`str` arguments (optionally `| None`) are checked;
+    anything richer (`int | Sequence[int]`) is the model's to check.
+    """
+    annotation = str(inspect.signature(_model_class(kind).__init__).parameters[name].annotation)
+    base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if base not in _SCALARS or (value is None and optional):
+        return value
+    if base == "float" and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as text, as facelab.config allows for its own floats
+            return float(value)
+        except ValueError:
+            pass
+    ok, word = _SCALARS[base]
+    if not ok(value):
+        raise ValueError(f"{name}: expected {word}, got {type(value).__name__} {value!r}")
+    return value
