@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from facelab.config import load_config, to_dict
+from facelab.data.synthfaces import sample_attributes
 from facelab.hub import load_bundle
 from facelab.lab_bundles import ORDER_FILE, default_sources
 from training.train_utils import resolve_model_params
@@ -28,7 +30,9 @@ def test_shipped_bundle_loads_samples_and_has_probes(source):
     bundle = load_bundle(source)
     model = bundle.model.eval()
     size = int(bundle.meta["image_size"])
-    images = model.sample(2, generator=torch.Generator().manual_seed(0))
+    # a conditional VAE samples given attributes: the synthfaces prior's, as the app draws them
+    kw = {"attributes": torch.as_tensor(sample_attributes(np.random.default_rng(0), 2))} if model.kind == "cvae" else {}
+    images = model.sample(2, generator=torch.Generator().manual_seed(0), **kw)
     assert images.shape == (2, 3, size, size) and torch.isfinite(images).all()
     assert images.std() > 0.05  # a trained model draws faces, not a flat colour
     assert (Path(source) / "probes" / "probes.json").is_file() and bundle.meta.get("probes")
