@@ -75,6 +75,23 @@ def test_loss_dict_per_level_kl_and_total():
     assert m.loss({"image": images()}, step=20)["beta"].item() == pytest.approx(0.7)
 
 
+def test_free_bits_floor_each_groups_kl_in_the_loss_only():
+    plain, floored = tiny(), tiny(free_bits=50.0)
+    perturb_posteriors(plain)
+    floored.load_state_dict(plain.state_dict())  # same weights: only the loss differs
+    torch.manual_seed(0)
+    a = plain({"image": images()})
+    torch.manual_seed(0)
+    b = floored({"image": images()})
+    assert torch.allclose(a["kl"], b["kl"]) and torch.allclose(a["recon"], b["recon"])  # reported KL is true
+    dims = 3 * 16 * 16
+    floors = sum(50.0 * math.prod(s.shape) for s in floored.latent_levels) / dims
+    assert torch.allclose(b["loss"], b["recon"] + torch.tensor(floors), rtol=1e-5)  # every group below 50 nats/dim
+    assert b["loss"] > a["loss"]
+    with pytest.raises(ValueError, match="free_bits"):
+        tiny(free_bits=-1.0)
+
+
 def test_a_few_adamw_steps_lower_the_loss():
     m = tiny().train()
     batch = {"image": images(8)}

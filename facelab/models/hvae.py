@@ -58,8 +58,11 @@ class HierarchicalVAE(LatentModel):
                  bottleneck_ratio: float = 0.25, group_resolutions: Sequence[int] = (1, 4, 4, 8, 8),
                  latent_channels: int | Sequence[int] = 16, enc_blocks: int = 1, dec_blocks: int = 1,
                  patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
-                 beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0):
+                 beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0,
+                 free_bits: float = 0.0):
         super().__init__()
+        if free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0 nats per latent dimension, got {free_bits}")
         if likelihood not in ("logistic", "gaussian"):
             raise ValueError(f"likelihood must be 'logistic' or 'gaussian', got {likelihood!r}")
         self._group_res = [int(r) for r in group_resolutions]
@@ -179,10 +182,23 @@ class HierarchicalVAE(LatentModel):
         kl_levels = [kl / dims for kl in kls]
         kl = torch.stack(kl_levels).sum()
         beta = self.beta_at(step)
-        out = {"loss": recon + beta * kl, "recon": recon, "kl": kl,
+        out = {"loss": recon + beta * self._kl_penalty(kls) / dims, "recon": recon, "kl": kl,
                "beta": torch.tensor(beta, device=x.device), "bpd": (recon + kl) / math.log(2)}
         out.update({f"kl_{k}": v for k, v in enumerate(kl_levels)})
         return out
+
+    def _kl_penalty(self, kls: list[torch.Tensor]) -> torch.Tensor:
+        """Σ_k max(KL_k, free_bits·dims_k) in nats: a group below its free bits is not pushed to zero.
+
+        Free bits per group (Kingma et al. 2016) keep the coarse groups in use: without them a short
+        CPU run let the 1x1 groups collapse and put everything into the 4x4/8x8 ones, whose prior then
+        painted blocks. The reported "kl" stays the true KL; only the training loss floors it.
+        """
+        fb = float(self.config.free_bits)
+        if fb <= 0:
+            return torch.stack(kls).sum()
+        floors = [fb * math.prod(spec.shape) for spec in self.latent_levels]
+        return torch.stack([torch.clamp(kl, min=f) for kl, f in zip(kls, floors)]).sum()
 
     def loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         """Training losses for one batch (calls forward so DDP hooks run)."""
