@@ -92,6 +92,24 @@ def test_free_bits_floor_each_groups_kl_in_the_loss_only():
         tiny(free_bits=-1.0)
 
 
+def test_kl_weights_scale_each_groups_kl_in_the_loss():
+    plain = tiny()
+    n = len(plain.latent_levels)
+    weighted = tiny(kl_weights=[1.0] * (n - 1) + [3.0])
+    perturb_posteriors(plain)
+    weighted.load_state_dict(plain.state_dict())
+    torch.manual_seed(0)
+    a = plain({"image": images()})
+    torch.manual_seed(0)
+    b = weighted({"image": images()})
+    assert torch.allclose(b["kl"], a["kl"])
+    assert torch.allclose(b["loss"], a["loss"] + 2.0 * a[f"kl_{n - 1}"], rtol=1e-5)
+    with pytest.raises(ValueError, match="kl_weights"):
+        tiny(kl_weights=[1.0])
+    with pytest.raises(ValueError, match="kl_weights"):
+        tiny(kl_weights=[1.0] * (n - 1) + [0.0])
+
+
 def test_a_few_adamw_steps_lower_the_loss():
     m = tiny().train()
     batch = {"image": images(8)}

@@ -59,8 +59,12 @@ class HierarchicalVAE(LatentModel):
                  latent_channels: int | Sequence[int] = 16, enc_blocks: int = 1, dec_blocks: int = 1,
                  patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
                  beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0,
-                 free_bits: float = 0.0):
+                 free_bits: float = 0.0, kl_weights: Sequence[float] | None = None):
         super().__init__()
+        if kl_weights is not None and (len(kl_weights) != len(group_resolutions)
+                                       or any(not w > 0 for w in kl_weights)):
+            raise ValueError(f"kl_weights needs one positive weight per latent group "
+                             f"({len(group_resolutions)}), got {list(kl_weights)}")
         if free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats per latent dimension, got {free_bits}")
         if likelihood not in ("logistic", "gaussian"):
@@ -188,17 +192,18 @@ class HierarchicalVAE(LatentModel):
         return out
 
     def _kl_penalty(self, kls: list[torch.Tensor]) -> torch.Tensor:
-        """Σ_k max(KL_k, free_bits·dims_k) in nats: a group below its free bits is not pushed to zero.
+        """Σ_k w_k·max(KL_k, free_bits·dims_k) in nats: a group below its free bits is not pushed to zero.
 
         Free bits per group (Kingma et al. 2016) keep the coarse groups in use: without them a short
         CPU run let the 1x1 groups collapse and put everything into the 4x4/8x8 ones, whose prior then
         painted blocks. The reported "kl" stays the true KL; only the training loss floors it.
         """
         fb = float(self.config.free_bits)
-        if fb <= 0:
-            return torch.stack(kls).sum()
         floors = [fb * math.prod(spec.shape) for spec in self.latent_levels]
-        return torch.stack([torch.clamp(kl, min=f) for kl, f in zip(kls, floors)]).sum()
+        weights = self.config.kl_weights or [1.0] * len(kls)
+        # kl_weights > 1 on fine groups make their information dearer, moving it up into the coarse
+        # groups and the deterministic decoder (the CPU run's fine priors painted blocks)
+        return torch.stack([float(w) * torch.clamp(kl, min=f) for kl, f, w in zip(kls, floors, weights)]).sum()
 
     def loss(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         """Training losses for one batch (calls forward so DDP hooks run)."""
