@@ -43,8 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--disent-batch", type=int, default=d.disent_batch)
     p.add_argument("--disent-train", type=int, default=d.disent_train)
     p.add_argument("--disent-eval", type=int, default=d.disent_eval)
-    p.add_argument("--dci-method", choices=("trees", "gbt", "lasso"), default=d.dci_method,
-                   help="DCI importance model (gbt = disentanglement_lib's boosted trees, slow)")
+    p.add_argument("--dci-method", choices=("gbt", "trees", "lasso"), default=d.dci_method,
+                   help="DCI importance model (default gbt = disentanglement_lib's boosted trees; "
+                        "trees = faster, for quick looks, not the reference's numbers)")
     p.add_argument("--kid-subset-size", type=int, default=d.kid_subset_size)
     p.add_argument("--root", help="dataset folder, if not the one in the bundle's run config")
     p.add_argument("--split", default=d.split, help=f"real-image split (default {d.split})")

@@ -47,7 +47,7 @@ class EvalSettings:
     disent_batch: int = 64
     disent_train: int = 10_000
     disent_eval: int = 5_000
-    dci_method: str = "trees"  # "trees" | "gbt" (disentanglement_lib's, slow) | "lasso"
+    dci_method: str = "gbt"  # "gbt" (disentanglement_lib's) | "trees" (faster, not the reference's numbers) | "lasso"
     device: str = "cpu"
 
 
@@ -129,6 +129,11 @@ def _attribute_metrics(feats: dict[str, torch.Tensor], classifier: Any, dataset_
     return flat, details
 
 
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    """Drop NaN entries: a KID std that cannot be measured (too few images) is left out, not written."""
+    return {k: v for k, v in values.items() if np.isfinite(v)}
+
+
 def generative_metrics(model: Any, dataset: Any, settings: EvalSettings, classifier: Any = None,
                        ) -> tuple[dict[str, float], dict[str, Any], dict[str, str]]:
     """FID/KID (Inception), FD-attr/KD-attr and attribute metrics of generated vs real images."""
@@ -142,7 +147,7 @@ def generative_metrics(model: Any, dataset: Any, settings: EvalSettings, classif
     if "real_inception" in feats:
         d = feature_distances(feats["real_inception"], feats["fake_inception"],
                               kid_subset_size=settings.kid_subset_size)
-        flat.update({"fid": d["frechet"], "kid_mean": d["kid_mean"], "kid_std": d["kid_std"]})
+        flat.update(_finite({"fid": d["frechet"], "kid_mean": d["kid_mean"], "kid_std": d["kid_std"]}))
         details["fid_features"] = INCEPTION_NAME
     if classifier is not None:
         if "fid" in notes:
@@ -150,7 +155,7 @@ def generative_metrics(model: Any, dataset: Any, settings: EvalSettings, classif
                                 "features, not comparable with any FID")
         d = feature_distances(feats["real_attr_features"], feats["fake_attr_features"],
                               kid_subset_size=settings.kid_subset_size)
-        flat.update({"fd_attr": d["frechet"], "kd_attr_mean": d["kid_mean"], "kd_attr_std": d["kid_std"]})
+        flat.update(_finite({"fd_attr": d["frechet"], "kd_attr_mean": d["kid_mean"], "kd_attr_std": d["kid_std"]}))
         names = list(getattr(dataset, "attribute_names", None) or [])
         a_flat, a_details = _attribute_metrics(feats, classifier, names, getattr(model, "is_conditional", False))
         flat.update(a_flat)

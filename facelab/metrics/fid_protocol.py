@@ -16,6 +16,7 @@ Keys written to metrics.json (suffix ``_{R}px`` for a resolution other than the 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from facelab.metrics.fid import (INCEPTION_NAME, INCEPTION_SHA1, extract_features, feature_distances,
-                                 load_inception)
+from facelab.metrics.fid import (INCEPTION_NAME, INCEPTION_RESIZE, INCEPTION_SHA1, extract_features,
+                                 feature_distances, load_inception)
 
 PROTOCOL_N = 1000
 PROTOCOL_SEED = 0  # the generated images' seed (and the synthfaces test split's base seed)
@@ -53,11 +54,12 @@ def real_features(size: int, background: str, n: int = PROTOCOL_N, device: str =
     """Inception features of real set A, of the disjoint set B, and A's attributes (cached in memory and on disk).
 
     The disk cache (safetensors) is keyed by everything the features depend on: resolution, variant,
-    n, the split's seed and the Inception weights' hash; 2,000 Inception passes cost minutes on a CPU.
+    n, the split's seed, the Inception weights' hash and the resize; 2,000 Inception passes cost minutes on a CPU.
     """
     from safetensors.torch import load_file, save_file
 
-    path = cache_dir() / f"real_{size}px_{background}_n{n}_seed{PROTOCOL_SEED}_{INCEPTION_SHA1[:12]}.safetensors"
+    key = f"{size}px_{background}_n{n}_seed{PROTOCOL_SEED}_{INCEPTION_SHA1[:12]}_{INCEPTION_RESIZE}"
+    path = cache_dir() / f"real_{key}.safetensors"
     if path.is_file():
         try:
             t = load_file(str(path))
@@ -119,5 +121,6 @@ def metric_keys(scores: dict[str, Any], model_size: int) -> dict[str, float]:
     suffix = "" if int(scores["resolution"]) == int(model_size) else f"_{int(scores['resolution'])}px"
     if float(scores.get("temperature", 1.0)) != 1.0:
         suffix += f"_T{scores['temperature']:g}"
-    return {f"fid_{n}{suffix}": scores["fid"], f"kid_{n}{suffix}": scores["kid"],
-            f"kid_{n}_std{suffix}": scores["kid_std"], f"fid_floor_{n}{suffix}": scores["fid_floor"]}
+    out = {f"fid_{n}{suffix}": scores["fid"], f"kid_{n}{suffix}": scores["kid"],
+           f"kid_{n}_std{suffix}": scores["kid_std"], f"fid_floor_{n}{suffix}": scores["fid_floor"]}
+    return {k: v for k, v in out.items() if math.isfinite(v)}  # no KID spread below 4 images: left out
