@@ -422,6 +422,35 @@ def _build_results_tab(lab: FaceLab) -> None:
     outs = [summary, samples, fid, dis, probes, spectrum, curves, notes, metrics]
     show.click(_ui(run), model, outs, api_name="results")
     model.change(_ui(run), model, outs, api_name=False)
+    _build_studies_section(lab)
+
+
+FIGURE_SLOTS = 3  # most figures one RESULTS.md study shows
+
+
+def _build_studies_section(lab: FaceLab) -> None:
+    """RESULTS.md in the app: the five seed studies redone, one section at a time."""
+    titles = lab.study_titles()
+    if not titles:
+        return
+    gr.Markdown("## Studies: the five seed studies, redone side by side (RESULTS.md)")
+    pick = gr.Dropdown(titles, value=titles[0], label="study", show_label=False)
+    with gr.Row():  # plain images: one slot per figure (RESULTS.md has at most FIGURE_SLOTS per study)
+        first = lab.study(titles[0])
+        figs = first["figures"][:FIGURE_SLOTS] + [(None, "")] * (FIGURE_SLOTS - len(first["figures"][:FIGURE_SLOTS]))
+        slots = [gr.Image(value=p, label=c[:80] or "figure", visible=p is not None, type="filepath", height=320,
+                          interactive=False, buttons=["download", "fullscreen"]) for p, c in figs]
+    with gr.Accordion("Study text and tables", open=True):
+        text = gr.Markdown(first["markdown"])
+
+    def run(title):
+        """The chosen seed's section of RESULTS.md and its figures."""
+        r = lab.study(title)
+        figs = r["figures"][:FIGURE_SLOTS]
+        shown = [gr.update(value=p, label=c[:80], visible=True) for p, c in figs]
+        return [r["markdown"]] + shown + [gr.update(value=None, visible=False)] * (FIGURE_SLOTS - len(figs))
+
+    pick.change(_ui(run), pick, [text, *slots], api_name="study")
 
 
 def _build_synthfaces_tab(lab: FaceLab) -> None:

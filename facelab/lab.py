@@ -380,6 +380,28 @@ class FaceLab:
 
         return results_report(self.bundle(name))
 
+    @staticmethod
+    def study_titles() -> list[str]:
+        """Titles of RESULTS.md's seed sections, in order (empty when RESULTS.md is missing)."""
+        from facelab.lab_studies import study_sections
+
+        return [s["title"] for s in study_sections()]
+
+    @staticmethod
+    def study(title: str | None) -> dict[str, Any]:
+        """One seed section of RESULTS.md: {"markdown", "figures": [(path, caption)]}; default the first."""
+        from facelab.lab_studies import study_sections
+
+        sections = study_sections()
+        if not sections:
+            raise LabError("RESULTS.md is missing: regenerate it with `python training/results.py`")
+        if not title:
+            return {"markdown": sections[0]["markdown"], "figures": sections[0]["figures"]}
+        for s in sections:
+            if s["title"] == title or s["id"] == title:
+                return {"markdown": s["markdown"], "figures": s["figures"]}
+        raise LabError(f"no study named {str(title)[:80]!r}; choose one of: " + "; ".join(x["title"] for x in sections))
+
     # ---- files -----------------------------------------------------------------------------
     def _save(self, data: bytes, suffix: str) -> str:
         """Write bytes to the lab's scratch folder under a content name (same content, same file)."""
