@@ -428,6 +428,12 @@ def _build_results_tab(lab: FaceLab) -> None:
 FIGURE_SLOTS = 3  # most figures one RESULTS.md study shows
 
 
+def _figure_slots(figures: list[tuple[str, str]]) -> list[dict]:
+    """Value, label and visibility of each image slot: the study's figures, then hidden empty slots."""
+    shown = [{"value": p, "label": c[:80] or "figure", "visible": True} for p, c in figures[:FIGURE_SLOTS]]
+    return shown + [{"value": None, "label": "figure", "visible": False}] * (FIGURE_SLOTS - len(shown))
+
+
 def _build_studies_section(lab: FaceLab) -> None:
     """RESULTS.md in the app: the five seed studies redone, one section at a time."""
     titles = lab.study_titles()
@@ -435,20 +441,17 @@ def _build_studies_section(lab: FaceLab) -> None:
         return
     gr.Markdown("## Studies: the five seed studies, redone side by side (RESULTS.md)")
     pick = gr.Dropdown(titles, value=titles[0], label="study", show_label=False)
-    with gr.Row():  # plain images: one slot per figure (RESULTS.md has at most FIGURE_SLOTS per study)
-        first = lab.study(titles[0])
-        figs = first["figures"][:FIGURE_SLOTS] + [(None, "")] * (FIGURE_SLOTS - len(first["figures"][:FIGURE_SLOTS]))
-        slots = [gr.Image(value=p, label=c[:80] or "figure", visible=p is not None, type="filepath", height=320,
-                          interactive=False, buttons=["download", "fullscreen"]) for p, c in figs]
+    first = lab.study(titles[0])
+    with gr.Row():
+        slots = [gr.Image(**slot, type="filepath", height=320, interactive=False, buttons=["download", "fullscreen"])
+                 for slot in _figure_slots(first["figures"])]
     with gr.Accordion("Study text and tables", open=True):
         text = gr.Markdown(first["markdown"])
 
     def run(title):
         """The chosen seed's section of RESULTS.md and its figures."""
         r = lab.study(title)
-        figs = r["figures"][:FIGURE_SLOTS]
-        shown = [gr.update(value=p, label=c[:80], visible=True) for p, c in figs]
-        return [r["markdown"]] + shown + [gr.update(value=None, visible=False)] * (FIGURE_SLOTS - len(figs))
+        return [r["markdown"]] + [gr.update(**slot) for slot in _figure_slots(r["figures"])]
 
     pick.change(_ui(run), pick, [text, *slots], api_name="study")
 

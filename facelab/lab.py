@@ -395,12 +395,11 @@ class FaceLab:
         sections = study_sections()
         if not sections:
             raise LabError("RESULTS.md is missing: regenerate it with `python training/results.py`")
-        if not title:
-            return {"markdown": sections[0]["markdown"], "figures": sections[0]["figures"]}
-        for s in sections:
-            if s["title"] == title or s["id"] == title:
-                return {"markdown": s["markdown"], "figures": s["figures"]}
-        raise LabError(f"no study named {str(title)[:80]!r}; choose one of: " + "; ".join(x["title"] for x in sections))
+        chosen = sections[0] if not title else next((s for s in sections if title in (s["title"], s["id"])), None)
+        if chosen is None:
+            raise LabError(f"no study named {str(title)[:80]!r}; choose one of: "
+                           + "; ".join(s["title"] for s in sections))
+        return {"markdown": chosen["markdown"], "figures": chosen["figures"]}
 
     # ---- files -----------------------------------------------------------------------------
     def _save(self, data: bytes, suffix: str) -> str:

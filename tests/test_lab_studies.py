@@ -15,7 +15,7 @@ def test_shipped_results_split_into_five_studies_with_figures():
     assert [s["id"] for s in sections] == [f"seed-00{i}" for i in range(5)]
     for s in sections:
         assert s["title"].startswith("Seed 00")
-        assert "![" not in s["markdown"]  # image lines become gallery pointers
+        assert "![" not in s["markdown"]  # image lines become pointers to the images
         assert "|---" in s["markdown"]  # every study has at least one table
         for path, _ in s["figures"]:
             assert Path(path).is_file() and Path(path).resolve().is_relative_to(RESULTS_FILE.parent)
@@ -34,7 +34,7 @@ def test_links_out_of_the_repository_are_not_served(tmp_path):
         '![leak](fig/link.png)\n\n![up](../secret.png)\n', encoding="utf-8")
     (s,) = study_sections(repo / "RESULTS.md")
     assert [cap for _, cap in s["figures"]] == ["fine"]
-    assert s["markdown"].count("in the gallery below") == 3
+    assert s["markdown"].count("(shown above)") == 3
 
 
 def test_facelab_study_by_title_and_clear_error():
