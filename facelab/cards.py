@@ -66,6 +66,7 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
         ("learning rate", _lrs(info.get("learning_rates")) or train.get("learning_rate") or "model default"),
         ("LR schedule", f"{train.get('lr_scheduler')} (warm-up {train.get('lr_warmup_steps', 0)} steps)"),
         ("gradient clip", train.get("gradient_clip")),
+        ("weight average (EMA decay)", train.get("ema_decay")),
         ("mixed precision", train.get("mixed_precision")),
         ("processes", info.get("num_processes")),
         ("device", info.get("device")),
@@ -87,7 +88,7 @@ def _stage_row(stage: dict[str, Any], keys: list[str], params: dict[str, Any]) -
     start = (train.get("init_from") and "fine-tune") or "from scratch"
     cells = [stage.get("name"), start, info.get("steps", train.get("max_steps")),
              _lrs(info.get("learning_rates")) or train.get("learning_rate"), train.get("lr_scheduler"),
-             *[params.get(k) for k in keys]]
+             train.get("ema_decay"), *[params.get(k) for k in keys]]
     return "| " + " | ".join(_fmt(c) for c in cells) + " |"
 
 
@@ -99,7 +100,7 @@ def history_table(meta: dict[str, Any]) -> str:
     stages = [*(meta.get("lineage") or []), training_stage(meta)]
     params = [((s.get("run_config") or {}).get("model") or {}).get("params", {}) for s in stages]
     keys = sorted({k for p in params for k in p if any(q.get(k) != p.get(k) for q in params)})
-    head = ["stage", "start", "steps", "learning rate", "LR schedule", *keys]
+    head = ["stage", "start", "steps", "learning rate", "LR schedule", "EMA", *keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + [_stage_row(s, keys, p) for s, p in zip(stages, params)])
 

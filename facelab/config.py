@@ -68,7 +68,7 @@ class TrainConfig:
     checkpoints_total_limit: int = 3
     num_samples: int = 64
     report_to: str = "tensorboard"
-    ema_decay: float | None = None
+    ema_decay: float | None = None  # VAE family: sample and release an EMA of the weights (e.g. 0.999)
     init_from: str | None = None  # bundle folder or Hub id whose weights start the run (fine-tuning); same model
     trace_ranks: bool = False  # each rank writes its batch indices + final weights to output_dir/ranks/
 

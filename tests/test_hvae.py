@@ -11,16 +11,6 @@ from facelab.models.hvae_blocks import discretized_log_prob, gaussian_kl
 GROUPS = (1, 4, 4, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are too small to gain from 2 threads, and on a shared 2-core box spinning
-    OpenMP workers made this file ~40x slower in wall time (70 s vs 1.4 s for 10 steps)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(image_size: int = 16, patch_size: int = 1, **kw) -> HierarchicalVAE:
     """A small model with the seed-000 group layout."""
     kw = {"width": 16, "group_resolutions": GROUPS, "latent_channels": 4, **kw}

@@ -22,15 +22,6 @@ from facelab.probes.io import Probes, ProbesError, load_probes, save_probes
 NAMES = ["A", "B"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny problems: thread hand-offs cost more than they give, and CI shares its cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _levels(n=1200, seed=0):
     """Three levels [4, 8, 6]: level 1 is noise, A is written in level 2, B in level 3."""
     rng = np.random.default_rng(seed)

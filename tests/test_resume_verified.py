@@ -13,18 +13,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from training.checkpoints import MANIFEST_FILE, list_checkpoints, verify_checkpoint
 from training.train import main
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def args(out: Path, steps: int) -> list[str]:

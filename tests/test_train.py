@@ -20,14 +20,6 @@ from training.train_utils import resolve_model_params
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core box OpenMP spinning costs ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = {
     "vae": ["model.params.latent_dim=8", "model.params.base_channels=8", "model.params.max_channels=16"],
     "cvae": ["model.params.latent_dim=8", "model.params.base_channels=8", "model.params.max_channels=16"],

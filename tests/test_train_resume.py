@@ -22,15 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS, EVERY = 40, 5  # 32 images / batch 4 = 8 steps per epoch: the kill lands mid-epoch, in a later epoch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core box OpenMP spinning costs ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def args(out: Path) -> list[str]:
     return ["--set", "model.kind=vae", "model.params.latent_dim=8", "model.params.base_channels=8",
             "model.params.max_channels=16", "data.image_size=16", "data.length=32", f"train.output_dir={out}",

@@ -23,7 +23,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from accelerate import Accelerator
 
@@ -82,8 +82,12 @@ def remove_dir(path: Path) -> None:
 
 
 def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: TrainerState,
-                    total_limit: int | None) -> Path:
-    """Save accelerate state + trainer_state.json as checkpoint-<step> (write, then rename); rotate."""
+                    total_limit: int | None, extra: Callable[[Path], Any] | None = None) -> Path:
+    """Save accelerate state + trainer_state.json as checkpoint-<step> (write, then rename); rotate.
+
+    extra(folder), on the main process, adds files of its own (the weight average) before the
+    manifest is written, so they are verified and published with the rest.
+    """
     root = checkpoint_root(output_dir)
     final = root / f"checkpoint-{state.step}"
     tmp = root / f".tmp-checkpoint-{state.step}"
@@ -96,6 +100,8 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, state: Tra
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state.last_checkpoint = str(final)
+        if extra is not None:
+            extra(tmp)
         # the state file marks the folder complete; the manifest, written after it, makes it verifiable
         (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
         write_manifest(tmp)

@@ -33,6 +33,7 @@ from facelab.hub import BundleError, push_bundle  # noqa: E402
 from training.checkpoints import (TrainerState, checkpoint_root, latest_checkpoint, load_checkpoint,  # noqa: E402
                                   resolve_resume, save_checkpoint)
 from training.data import EpochSampler, epoch_batches, fixed_batch, make_dataloader, make_dataset  # noqa: E402
+from training.ema import WeightAverage, averaged  # noqa: E402
 from training.outputs import lineage, write_bundle, write_samples  # noqa: E402
 from training.steps import Trainables, encoder_step, gan_step, grad_clip_for  # noqa: E402
 from training.train_utils import (Meter, TrainingError, build_accelerator, check_finite,  # noqa: E402
@@ -55,6 +56,7 @@ class Run:
     fixed: dict[str, torch.Tensor]
     step_fn: Callable[..., dict[str, torch.Tensor]]
     history: list[dict[str, Any]]  # earlier stages of a fine-tuned run (train.init_from), oldest first
+    average: WeightAverage | None = None  # train.ema_decay: sampled and released instead of the raw weights
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,10 +102,12 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
                        schedulers=dict(zip(names, prepared[1 + k:1 + 2 * k])),
                        grad_clip=grad_clip_for(cfg.train.gradient_clip, model))
     set_seed(cfg.train.seed, device_specific=True)  # different training noise on each rank
+    unwrapped = accelerator.unwrap_model(prepared[0])
+    average = WeightAverage(unwrapped, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
     return Run(cfg=cfg, accelerator=accelerator, dataset=dataset, loader=prepared[-1], sampler=sampler,
-               parts=parts, model=accelerator.unwrap_model(prepared[0]),
-               fixed=fixed_batch(dataset, cfg.train.num_samples),
-               step_fn=gan_step if model.is_gan else encoder_step, history=lineage(start, cfg.train.init_from))
+               parts=parts, model=unwrapped, fixed=fixed_batch(dataset, cfg.train.num_samples),
+               step_fn=gan_step if model.is_gan else encoder_step, history=lineage(start, cfg.train.init_from),
+               average=average)
 
 
 def start_state(run: Run, resume_from: Path | None) -> TrainerState:
@@ -115,6 +119,8 @@ def start_state(run: Run, resume_from: Path | None) -> TrainerState:
         raise ConfigError(f"train.batch_size={run.cfg.train.batch_size} but {resume_from} was trained with "
                           f"{state.batch_size}: the data order would not continue")
     run.accelerator.print(f"resumed from {resume_from} at step {state.step}")
+    if run.average is not None and not run.average.load(resume_from):
+        run.accelerator.print(f"{resume_from} holds no weight average: train.ema_decay starts one from its weights")
     return state
 
 
@@ -127,10 +133,12 @@ def periodic(run: Run, state: TrainerState, meter: Meter, last: dict[str, float]
         lrs = {f"lr/{name}": s.get_last_lr()[0] for name, s in run.parts.schedulers.items()}
         acc.log({**last, **lrs}, step=state.step)
     if t.sample_every and (state.step % t.sample_every == 0 or done) and acc.is_main_process:
-        write_samples(run.model, run.cfg, run.fixed, state.step)
+        with averaged(run.average):
+            write_samples(run.model, run.cfg, run.fixed, state.step)
     if t.checkpoint_every and (state.step % t.checkpoint_every == 0 or done):
         check_finite_weights(run.model, state.step, state.last_checkpoint)
-        save_checkpoint(acc, t.output_dir, state, t.checkpoints_total_limit)
+        save_checkpoint(acc, t.output_dir, state, t.checkpoints_total_limit,
+                        extra=run.average.save if run.average is not None else None)
 
 
 def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
@@ -150,6 +158,8 @@ def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
             state.step += 1
             state.images_seen += t.batch_size
             state.seconds = resumed_at + time.perf_counter() - clock
+            if run.average is not None:
+                run.average.update()
             if hasattr(run.model, "after_step"):  # GANs: EMA, progressive level and fade-in α
                 hooks = run.model.after_step(state.step, state.images_seen)
                 logs.update({k: torch.tensor(float(v)) for k, v in hooks.items()})
@@ -174,13 +184,16 @@ def finish(run: Run, state: TrainerState, final: dict[str, float]) -> Path | Non
     acc.wait_for_everyone()
     if not acc.is_main_process:
         return None
-    check_finite_weights(run.model, state.step, state.last_checkpoint)
     lrs = {name: opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
            for name, opt in run.parts.optimizers.items()}
     training = {"steps": state.step, "images_seen": state.images_seen, "num_processes": acc.num_processes,
                 "mixed_precision": run.cfg.train.mixed_precision, "device": str(acc.device),
                 "seconds": round(state.seconds, 2), "learning_rates": lrs}
-    folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training, run.history)
+    if run.average is not None:
+        training["ema_decay"] = run.average.decay
+    with averaged(run.average):  # the release holds the averaged weights, checked like the raw ones
+        check_finite_weights(run.model, state.step, state.last_checkpoint)
+        folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training, run.history)
     acc.print(f"bundle written to {folder}")
     return folder
 

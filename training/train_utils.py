@@ -66,6 +66,9 @@ def resolve_model_params(cfg: RunConfig, dataset: Any = None) -> torch.nn.Module
                               f"{len(names)} attributes")
         params.update(num_attributes=len(names), attribute_names=names)
     model = build_model_checked(cfg.model.kind, params)
+    if cfg.train.ema_decay is not None and model.is_gan:
+        raise ConfigError(f"train.ema_decay is for the VAE family; {cfg.model.kind} keeps its own EMA generator "
+                          "(StyleGAN: model.params.ema_half_life_images)")
     resolved = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
     # attribute fields come from the dataset at train time: a default here would later clash with it
     cfg.model.params = _plain({k: v for k, v in resolved.items() if k not in _FROM_DATA or k in params})
@@ -87,9 +90,8 @@ def check_train_config(cfg: RunConfig) -> None:
             raise ConfigError(f"train.{key} must be >= 0 (0 = never), got {getattr(t, key)}")
     if t.learning_rate is not None and not t.learning_rate > 0:
         raise ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
-    if t.ema_decay is not None:
-        raise ConfigError("train.ema_decay: not used by training/train.py; StyleGAN's EMA generator is set by "
-                          "model.params.ema_half_life_images")
+    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in (0, 1) (e.g. 0.999), got {t.ema_decay}")
 
 
 def resolve_config(path: str | None, overrides: list[str]) -> RunConfig:
