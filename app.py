@@ -14,10 +14,13 @@ from typing import Any, Callable
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from facelab import lab_inputs as limits  # noqa: E402
+from facelab.lab import inputs as limits  # noqa: E402
 from facelab.data import synthfaces  # noqa: E402
 from facelab.hub import BundleError  # noqa: E402
+from facelab.imaging import save_png_shared  # noqa: E402
 from facelab.lab import START_SOURCES, FaceLab, FaceSpec  # noqa: E402
 
 TITLE = "facelab — face generation and latent-space study"
@@ -32,13 +35,27 @@ PHOTO_NOTE = ("Photos: JPEG/PNG/WebP (any mode, EXIF rotation applied); the face
               "centred before encoding — the preview says how.")
 
 
+def _as_files(value: Any) -> Any:
+    """Every PIL image in a handler's outputs (nested in tuples, lists, gr.update dicts) as a PNG file
+    written whole into Gradio's cache: Gradio rewrites a PIL output's cache file in place, so identical
+    concurrent answers truncated each other's downloads (issue 21: 6 of 44 calls under 16 clients)."""
+    if isinstance(value, Image.Image):
+        return str(save_png_shared(value, get_upload_folder()))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_as_files(v) for v in value)
+    if isinstance(value, dict) and value.get("__type__") == "update":  # not gr.State dicts: they keep PIL
+        return {k: _as_files(v) for k, v in value.items()}
+    return value
+
+
 def _ui(fn: Callable) -> Callable:
-    """Turn the lab's clear errors into gr.Error (shown in the UI and raised by gradio_client)."""
+    """Turn the lab's clear errors into gr.Error (shown in the UI and raised by gradio_client); images
+    out as files written whole (_as_files)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         """Call fn; LabError/BundleError/ValueError become gr.Error."""
         try:
-            return fn(*args, **kwargs)
+            return _as_files(fn(*args, **kwargs))
         except (ValueError, KeyError, BundleError, OSError, RuntimeError) as err:
             # str(KeyError) quotes its message; the message itself is what the user should read
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
@@ -245,7 +262,7 @@ def _build_traversal_tab(lab: FaceLab) -> None:
 
 def _build_background_tab(lab: FaceLab) -> None:
     """Seed 002: mask + original / grey / blur, then models trained on each background compared."""
-    from facelab.lab_background import default_comparison
+    from facelab.lab.background import default_comparison
 
     with gr.Row():
         with gr.Column(scale=1):

@@ -13,6 +13,7 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -91,18 +92,24 @@ class QueueCaller:
                          for d in config["dependencies"]}
         self.http = httpx.Client(base_url=url.rstrip("/") + config.get("api_prefix", "/gradio_api"), timeout=120)
 
-    def __call__(self, api_name: str, data: list[Any]) -> None:
+    def __call__(self, api_name: str, data: list[Any]) -> dict[str, Any]:
         session = os.urandom(6).hex()
         values = iter(data)
         data = [None if state else next(values) for state in self.is_state[api_name]]
-        self.http.post("/queue/join", json={"data": data, "fn_index": self.fn_index[api_name],
-                                            "session_hash": session, "event_data": None, "trigger_id": None})
+        # json.dumps, not httpx's json=: a hostile client sends NaN and Infinity too (bench_load.py)
+        body = json.dumps({"data": data, "fn_index": self.fn_index[api_name], "session_hash": session,
+                           "event_data": None, "trigger_id": None})
+        joined = self.http.post("/queue/join", content=body, headers={"content-type": "application/json"})
+        if joined.status_code != 200:
+            raise RuntimeError(f"{api_name} refused at the door ({joined.status_code}): {joined.text[:200]}")
         with self.http.stream("GET", f"/queue/data?session_hash={session}") as stream:
             for line in stream.iter_lines():
                 if '"process_completed"' in line:
-                    if '"success":false' in line.replace(" ", ""):
-                        raise RuntimeError(f"{api_name} failed: {line[:300]}")
-                    return
+                    message = json.loads(line.removeprefix("data:").strip())
+                    if not message.get("success"):
+                        error = (message.get("output") or {}).get("error") or line[:300]
+                        raise RuntimeError(f"{api_name} failed: {error}")
+                    return message
         raise RuntimeError(f"{api_name}: the event stream ended without a result")
 
 

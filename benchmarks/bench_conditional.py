@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 from facelab.data.synthfaces import ATTRIBUTE_NAMES, SynthFaces, attributes_from_factors, sample_attributes  # noqa: E402
 from facelab.hub import load_bundle  # noqa: E402
-from facelab.metrics.attributes import load_attribute_classifier  # noqa: E402
+from facelab.models.classifier import load_attribute_classifier  # noqa: E402
 from facelab.probes.conditional import ConditionalResult, conditional_sample, precision  # noqa: E402
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facelab.hub import load_bundle  # noqa: E402
 from facelab.imaging import grid  # noqa: E402
-from facelab.metrics.attributes import load_attribute_classifier  # noqa: E402
+from facelab.models.classifier import load_attribute_classifier  # noqa: E402
 
 
 def upscale(img: Image.Image, factor: int) -> Image.Image:

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facelab.imaging import grid  # noqa: E402
 from facelab.lab import FaceLab  # noqa: E402
-from facelab.lab_latents import sample_images  # noqa: E402
-from facelab.lab_style import style_mix  # noqa: E402
+from facelab.lab.latents import sample_images  # noqa: E402
+from facelab.lab.style import style_mix  # noqa: E402
 
 PSIS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

@@ -43,6 +43,10 @@ class BundleFileError(ValueError):
     """A bundle holds a file facelab will not open; the message names the file and why."""
 
 
+class BundleError(RuntimeError):
+    """A bundle cannot be saved, found, loaded or pushed; the message says why and what to do."""
+
+
 def real_roots(folder: Path, extra: Iterable[Path] = ()) -> tuple[Path, ...]:
     """The real directories a bundle's files may live in: its own, plus e.g. a Hub cache's blobs/."""
     return tuple(Path(os.path.realpath(p)) for p in (folder, *extra))
@@ -261,3 +265,33 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
 def _json_type(data: object) -> str:
     return {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
             type(None): "null"}.get(type(data), type(data).__name__)
+
+
+# ---------------------------------------------------------------- checks with the bundle named
+
+
+def check_files(folder: Path, source: str | None = None, roots: tuple[Path, ...] = ()) -> None:
+    """Refuse a bundle folder holding links out of it, pickles or files of unknown format, naming the file."""
+    try:
+        check_bundle_files(folder, roots or None)
+    except BundleFileError as err:
+        raise BundleError(f"bundle {source or str(folder)!r}: {err}") from err
+
+
+def check_weights(model: Any, path: Path, source: str) -> None:
+    """Refuse weights that miss or add tensors (a half-written file loads as noise) or hold NaN/inf."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        stored = set(fh.keys())
+    state = model.state_dict()
+    missing, unexpected = sorted(set(state) - stored), sorted(stored - set(state))
+    if missing or unexpected:
+        raise BundleError(f"bundle {source!r}: {path.name} does not match {type(model).__name__}: "
+                          f"{len(missing)} tensor(s) missing {missing[:3]}, {len(unexpected)} unexpected "
+                          f"{unexpected[:3]}; the file is incomplete or from another model")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise BundleError(f"bundle {source!r}: {path.name} holds NaN or infinite weights in {len(bad)} tensor(s) "
+                          f"({', '.join(bad[:3])}); the model would draw blank images, so it is refused")

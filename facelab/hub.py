@@ -23,16 +23,12 @@ import torch
 from PIL import Image
 
 from facelab import __version__
-from facelab.bundle_files import (BundleFileError, check_bundle_files, contained_file, hub_blobs, read_json_object,
-                                  real_roots)
+from facelab.bundle_files import (BundleError, check_files, check_weights, contained_file, hub_blobs,
+                                  read_json_object, real_roots)
 
 META_FILE = "facelab.json"
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "probes/*"]
-
-
-class BundleError(RuntimeError):
-    """A bundle cannot be saved, found, loaded or pushed; the message says why and what to do."""
 
 
 @dataclass
@@ -131,32 +127,6 @@ def resolve(source: str, cache_dir: str | Path | None = None) -> Path:
         raise BundleError(f"bundle {source!r}: Hub repo not found (or private: log in with `hf auth login`)") from err
     except (HfHubHTTPError, OSError) as err:
         raise BundleError(f"bundle {source!r}: download failed: {err}") from err
-
-
-def check_files(folder: Path, source: str | None = None, roots: tuple[Path, ...] = ()) -> None:
-    """Refuse a bundle folder holding links out of it, pickles or files of unknown format, naming the file."""
-    try:
-        check_bundle_files(folder, roots or None)
-    except BundleFileError as err:
-        raise BundleError(f"bundle {source or str(folder)!r}: {err}") from err
-
-
-def check_weights(model: Any, path: Path, source: str) -> None:
-    """Refuse weights that miss or add tensors (a half-written file loads as noise) or hold NaN/inf."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        stored = set(fh.keys())
-    state = model.state_dict()
-    missing, unexpected = sorted(set(state) - stored), sorted(stored - set(state))
-    if missing or unexpected:
-        raise BundleError(f"bundle {source!r}: {path.name} does not match {type(model).__name__}: "
-                          f"{len(missing)} tensor(s) missing {missing[:3]}, {len(unexpected)} unexpected "
-                          f"{unexpected[:3]}; the file is incomplete or from another model")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise BundleError(f"bundle {source!r}: {path.name} holds NaN or infinite weights in {len(bad)} tensor(s) "
-                          f"({', '.join(bad[:3])}); the model would draw blank images, so it is refused")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -60,3 +64,29 @@ def save_grid(images: torch.Tensor | Sequence[Image.Image], path: str | Path, nr
     path.parent.mkdir(parents=True, exist_ok=True)
     grid(images, nrow=nrow).save(path)
     return path
+
+
+def save_png_shared(image: Image.Image, folder: str | Path) -> Path:
+    """Write image as folder/<sha256 of its PNG>/image.png, atomically; an existing copy is reused as is.
+
+    Servers hand the same output to many concurrent readers: rewriting a file in place (as Gradio
+    does for PIL outputs) lets one request truncate a file another is still sending. Here a file is
+    only ever created whole (temp file, then rename) and never rewritten.
+    """
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    data = buf.getvalue()
+    target = Path(folder) / hashlib.sha256(data).hexdigest() / "image.png"
+    if target.is_file():
+        os.utime(target)  # age-based cache cleaners count from the latest use
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".image.png.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

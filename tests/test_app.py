@@ -52,7 +52,7 @@ def _gallery(items: list[dict]) -> list[np.ndarray]:
 
 
 def _cells(path: str, info: dict) -> list[list[np.ndarray]]:
-    from facelab.lab_render import GridLayout
+    from facelab.lab.render import GridLayout
 
     layout = GridLayout.from_dict(info)
     grid = Image.open(path).convert("RGB")
@@ -273,3 +273,42 @@ def test_an_app_without_models_says_what_to_do(tmp_path):
         assert len(client.predict(5, api_name="/synth_random_factors")) == len(synthfaces.FACTOR_NAMES)
     finally:
         demo.close()
+
+
+def test_concurrent_identical_answers_all_arrive_whole(client):
+    """Identical answers share one cached file; Gradio used to rewrite it in place while other
+    clients were downloading it (issue 21: truncated downloads under 16 clients)."""
+    import threading
+
+    from gradio_client import Client
+
+    results, errors = [], []
+
+    def user():
+        c = Client(client.src, verbose=False)
+        for _ in range(3):
+            try:
+                results.append(_gallery(c.predict("vae", 0, 16, 1.0, 1.0, *[1.0] * MAX_LEVELS, api_name="/generate")))
+            except Exception as err:  # a truncated file fails to decode
+                errors.append(err)
+
+    threads = [threading.Thread(target=user) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 18
+    assert all(np.array_equal(x, y) for r in results for x, y in zip(r, results[0]))
+
+
+def test_handler_images_become_whole_files_but_session_state_keeps_its_images():
+    import gradio as gr
+
+    import app
+
+    img = Image.new("RGB", (8, 8), (10, 20, 30))
+    state = {("photo", 8): (img, "how")}
+    out = app._as_files(([(img, "caption")], gr.update(value=img), state, "text"))
+    [(path, caption)], update, kept, text = out
+    assert Path(path).is_file() and caption == "caption" and Path(update["value"]).is_file()
+    assert kept is state and kept[("photo", 8)][0] is img and text == "text"

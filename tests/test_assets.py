@@ -12,7 +12,7 @@ import torch
 from facelab.config import load_config, to_dict
 from facelab.data.synthfaces import sample_attributes
 from facelab.hub import load_bundle
-from facelab.lab_bundles import ORDER_FILE, default_sources
+from facelab.lab.bundles import ORDER_FILE, default_sources
 from training.train_utils import resolve_model_params
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -92,7 +92,7 @@ def test_cpu_gan_presets_are_the_shipped_bundles_recipe(folder, preset):
 
 
 def test_no_shipped_gan_draws_noise_labelled_ready():
-    from facelab.lab_bundles import is_early
+    from facelab.lab.bundles import is_early
 
     gans = 0
     for source in SOURCES:

@@ -10,8 +10,8 @@ import torch
 
 from facelab.data.synthfaces import SynthFaces
 from facelab.hub import BundleError
-from facelab.metrics.attributes import (AttributeClassifier, accuracy_report, load_attribute_classifier,
-                                        train_attribute_classifier)
+from facelab.metrics.attributes import accuracy_report, train_attribute_classifier
+from facelab.models.classifier import AttributeClassifier, load_attribute_classifier
 from training.train_classifier import main as train_classifier_main
 
 WIDTHS = (16, 32, 64, 64)

@@ -130,7 +130,7 @@ def test_a_run_folder_is_read_for_curves_only_when_train_py_wrote_it(tmp_path, m
     run = tmp_path / "run"
     save_bundle(model, run / "bundle", {"name": "r"})
     (run / "history.jsonl").write_text('{"step": 1, "loss": 3.0}\n{"step": 2, "loss": 2.0}\n')
-    from facelab.lab_results import history
+    from facelab.lab.results import history
 
     assert history(load_bundle(str(run / "bundle")))[0] == {}  # no config.yaml: not a training run folder
     (run / "config.yaml").write_text("model: {kind: vae}\n")
@@ -203,7 +203,7 @@ def test_non_finite_probes_are_refused(bundle):
 
 
 def test_a_classifier_with_nan_weights_is_refused(tmp_path):
-    from facelab.metrics.attributes import AttributeClassifier, load_attribute_classifier
+    from facelab.models.classifier import AttributeClassifier, load_attribute_classifier
 
     clf = AttributeClassifier(attribute_names=["Male"], image_size=16, widths=(4, 8))
     with torch.no_grad():
@@ -216,8 +216,8 @@ def test_a_classifier_with_nan_weights_is_refused(tmp_path):
 
 def test_a_nan_verdict_never_counts_as_meeting_the_target():
     """'Male nan ✓' was a NaN probability read as 'not male', i.e. meeting target Male = 0."""
-    from facelab.lab_conditional import Conditioned, precision
-    from facelab.lab_present import conditional_report
+    from facelab.lab.conditional import Conditioned, precision
+    from facelab.lab.present import conditional_report
 
     out = Conditioned(images=torch.zeros(3, 3, 8, 8), acceptance_rate={"z": 1.0}, satisfied=np.ones(3, bool),
                       targets={"Male": 0}, verdict=np.array([[np.nan], [0.1], [np.inf]]))

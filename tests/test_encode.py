@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facelab.data.synthfaces import FACTOR_NAMES, SynthFaces
-from facelab.metrics.attributes import AttributeClassifier
+from facelab.models.classifier import AttributeClassifier
 from facelab.models import DCGAN, VAE, HierarchicalVAE, StyleGAN
 from facelab.probes.encode import encode_dataset, fingerprint, generate_latents, load_encoded
 

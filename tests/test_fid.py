@@ -8,7 +8,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from facelab.data.synthfaces import SynthFaces
-from facelab.metrics.attributes import AttributeClassifier
+from facelab.models.classifier import AttributeClassifier
 from facelab.metrics.fid import (INCEPTION_NAME, InceptionFeatures, InceptionUnavailable, _Precomputed,
                                  choose_kid_subset_size, extract_features, feature_distances, fid_kid,
                                  find_inception_weights, frechet_distance, frechet_distance_classifier,

@@ -149,7 +149,7 @@ def test_early_runs_are_never_listed_as_ready(tmp_path, bundles):
 
 def test_default_sources_find_bundle_folders_but_not_examples_or_classifiers(tmp_path, bundles):
     from facelab.lab import FaceLab
-    from facelab.lab_bundles import default_sources
+    from facelab.lab.bundles import default_sources
 
     shutil.copytree(bundles["vae"], tmp_path / "a_vae")
     shutil.copytree(bundles["pickled"], tmp_path / "b_pickled")
@@ -170,7 +170,7 @@ def test_default_sources_find_bundle_folders_but_not_examples_or_classifiers(tmp
 
 @pytest.mark.parametrize("name", ["vae", "hvae_grey", "stylegan", "cvae"])
 def test_codes_decode_to_the_models_own_samples(lab, name):
-    from facelab.lab_latents import cvae_attributes, decode, generator, random_code, sample_images
+    from facelab.lab.latents import cvae_attributes, decode, generator, random_code, sample_images
 
     b = lab.bundle(name)
     ours = decode(b, random_code(b, 3, seed=7))
@@ -205,8 +205,8 @@ def test_generate_is_seeded_and_hvae_takes_one_temperature_per_level(lab):
 ])
 def test_traversal_grid_has_one_row_per_axis_and_the_start_face_in_the_middle(lab, name, kind, axes, rows):
     from facelab.lab import FaceSpec
-    from facelab.lab_latents import decode, random_code
-    from facelab.lab_render import GridLayout, upscale
+    from facelab.lab.latents import decode, random_code
+    from facelab.lab.render import GridLayout, upscale
 
     level = "z2" if name == "hvae_grey" else None
     grid, info = lab.traversal(name, level, kind, axes, 2.0, 5, FaceSpec("seed", 11))
@@ -254,7 +254,7 @@ def test_traversal_refuses_bad_axes_clearly(lab):
 
 
 def test_slerp_keeps_endpoints_and_interpolates_the_norm():
-    from facelab.lab_morph import lerp, slerp
+    from facelab.lab.morph import lerp, slerp
 
     a, b = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 1.0]])
     t = torch.tensor([0.0, 0.5, 1.0])
@@ -270,7 +270,7 @@ def test_morph_runs_from_face_a_to_face_b_with_a_gif_of_every_frame(lab):
 
     strip, gif, info = lab.morph("hvae_grey", FaceSpec("seed", 1), FaceSpec("seed", 2), 6, "linear")
     first, last = lab.generate("hvae_grey", 1, 1)[0], lab.generate("hvae_grey", 1, 2)[0]
-    from facelab.lab_render import upscale
+    from facelab.lab.render import upscale
 
     cell = info["cell"]
     with Image.open(gif) as im:
@@ -291,7 +291,7 @@ def test_arithmetic_shows_start_each_edit_and_all_together(lab):
     strip, info = lab.arithmetic("vae", FaceSpec("seed", 5), None, {"Male": 2.0, "Eyeglasses": -1.5})
     assert info["labels"] == ["start", "+2 Male", "-1.5 Eyeglasses", "all together"]
     assert info["directions"] == "centroid/z"
-    from facelab.lab_render import GridLayout
+    from facelab.lab.render import GridLayout
 
     layout = GridLayout.from_dict(info)
     cells = [_arr(strip.crop(layout.box(0, c))) for c in range(4)]
@@ -305,7 +305,7 @@ def test_arithmetic_shows_start_each_edit_and_all_together(lab):
 
 def test_style_mixing_grid_takes_the_chosen_layers_from_the_columns(lab):
     from facelab.lab import LabError
-    from facelab.lab_render import GridLayout
+    from facelab.lab.render import GridLayout
 
     n = lab.model_info("stylegan")["num_ws"]
     grid, info = lab.style_mix("stylegan", "1, 2", "3-5", 0, n - 1)
@@ -340,7 +340,7 @@ def test_conditional_sampling_per_model_kind(lab):
 
 def test_cvae_draws_the_other_attributes_given_the_targets(lab):
     from facelab.lab import LabError
-    from facelab.lab_latents import cvae_attributes
+    from facelab.lab.latents import cvae_attributes
 
     b = lab.bundle("cvae")
     names = b.model.attribute_names
@@ -372,7 +372,7 @@ def test_background_variants_and_model_comparison(lab):
     assert grey.shape == (256, 256, 3) and np.abs(grey[mask < 0.02] - 127).max() <= 2
     out = lab.background_compare(["vae", "hvae_grey", "stylegan"], v)
     assert out["captions"] == ["vae (original)", "hvae_grey (grey)"]
-    from facelab.lab_render import GridLayout
+    from facelab.lab.render import GridLayout
 
     layout = GridLayout.from_dict(out["layout"])
     assert out["reconstructions"].size == layout.size and layout.rows == 2
@@ -452,8 +452,8 @@ def test_photo_for_a_grey_trained_model_gets_its_background_removed(bundles, tmp
 def test_morph_between_synthetic_examples_starts_at_the_encoded_example(lab, tmp_path):
     from facelab.imaging import from_pil
     from facelab.lab import FaceLab, FaceSpec, LabError
-    from facelab.lab_latents import decode, encode
-    from facelab.lab_render import GridLayout, upscale
+    from facelab.lab.latents import decode, encode
+    from facelab.lab.render import GridLayout, upscale
 
     strip, _, info = lab.morph("vae", FaceSpec("example", 3), FaceSpec("example", 4), 3, "linear")
     assert (info["from"], info["to"]) == ("synthetic example 3", "synthetic example 4")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facelab.lab import FaceLab, LabError
-from facelab.lab_studies import RESULTS_FILE, study_sections
+from facelab.lab.studies import RESULTS_FILE, study_sections
 
 
 def test_shipped_results_split_into_five_studies_with_figures():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from facelab.data.synthfaces import SynthFaces
-from facelab.metrics.attributes import AttributeClassifier
+from facelab.models.classifier import AttributeClassifier
 from facelab.models.perceptual import FeatureLoss, build_feature_net
 from facelab.models.vae import VAE, ConditionalVAE
 

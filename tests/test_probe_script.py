@@ -11,7 +11,7 @@ import torch
 
 from facelab.data.synthfaces import ATTRIBUTE_NAMES
 from facelab.hub import load_bundle
-from facelab.metrics.attributes import AttributeClassifier
+from facelab.models.classifier import AttributeClassifier
 from facelab.probes.conditional import conditional_sample
 from training.probe import main as probe_main
 from training.train import main as train_main

@@ -197,7 +197,7 @@ def measure_arithmetic(folder: str, attribute: str = "Male", n: int = 100,
                        ) -> dict[str, Any]:
     """Faces ± s × the attribute's centroid difference, judged by the attribute classifier."""
     from facelab.hub import load_bundle
-    from facelab.metrics.attributes import load_attribute_classifier
+    from facelab.models.classifier import load_attribute_classifier
     from facelab.probes.io import load_probes
 
     bundle = load_bundle(folder)
@@ -260,7 +260,7 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> dict[str, float]
 def measure_coverage(folders: tuple[str, ...] = COVERAGE_BUNDLES, n: int = 1000) -> dict[str, Any]:
     """Samples of each bundle vs held-out faces of its variant and size, in the attribute classifier's features."""
     from facelab.hub import load_bundle
-    from facelab.metrics.attributes import load_attribute_classifier
+    from facelab.models.classifier import load_attribute_classifier
     from facelab.metrics.fid_protocol import PROTOCOL_SEED, generated_images, real_images
 
     judge = load_attribute_classifier(ROOT / CLASSIFIER)

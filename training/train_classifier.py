@@ -25,7 +25,8 @@ if str(ROOT) not in sys.path:  # `python training/train_classifier.py` from anyw
     sys.path.insert(0, str(ROOT))
 
 from facelab.data.datasets import DATASET_NAMES, build_dataset  # noqa: E402
-from facelab.metrics.attributes import CLASSIFIER_KIND, train_attribute_classifier  # noqa: E402
+from facelab.metrics.attributes import train_attribute_classifier  # noqa: E402
+from facelab.models.classifier import CLASSIFIER_KIND  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

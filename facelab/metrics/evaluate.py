@@ -287,7 +287,7 @@ def disentanglement_metrics(model: Any, meta: dict[str, Any], settings: EvalSett
 def evaluate_bundle(bundle: Any, settings: EvalSettings | None = None) -> dict[str, Any]:
     """All applicable metrics of a bundle (a Bundle or a folder / Hub id): {"metrics", "details", "notes", ...}."""
     from facelab.hub import load_bundle
-    from facelab.metrics.attributes import load_attribute_classifier
+    from facelab.models.classifier import load_attribute_classifier
     from facelab.probes.fit import bundle_dataset
 
     settings = settings or EvalSettings()

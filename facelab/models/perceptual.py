@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facelab.metrics.attributes import AttributeClassifier, load_attribute_classifier
+from facelab.models.classifier import AttributeClassifier, load_attribute_classifier
 
 RANDOM_NET = "random"
 

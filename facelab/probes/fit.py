@@ -63,7 +63,7 @@ def load_classifier(classifier: Any, device: Any = "cpu") -> Any:
     """An image attribute classifier: an object with predict/attribute_names, or a folder to load."""
     if classifier is None or hasattr(classifier, "predict"):
         return classifier
-    from facelab.metrics.attributes import load_attribute_classifier
+    from facelab.models.classifier import load_attribute_classifier
 
     return load_attribute_classifier(classifier, device=device)
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from facelab.hub import Bundle
 from facelab.imaging import to_pil
-from facelab.lab_conditional import Conditioned, precision
-from facelab.lab_render import gif_bytes, labelled_grid
+from facelab.lab.conditional import Conditioned, precision
+from facelab.lab.render import gif_bytes, labelled_grid
 
 
 def conditional_report(out: Conditioned, method: str, variant: str | None,
@@ -86,7 +86,7 @@ def style_figure(row_img: torch.Tensor, col_img: torch.Tensor, mixed: torch.Tens
 
 def background_report(bundles: Sequence[Bundle], variants: Any) -> dict[str, Any]:
     """Each model's input variant beside its reconstruction, PCA curves, background share, metric table."""
-    from facelab.lab_background import comparison_plots, comparison_table, reconstruction
+    from facelab.lab.background import comparison_plots, comparison_table, reconstruction
 
     rows, labels, notes = [], [], []
     for b in bundles:
@@ -109,7 +109,7 @@ def background_report(bundles: Sequence[Bundle], variants: Any) -> dict[str, Any
 
 def results_report(bundle: Bundle) -> dict[str, Any]:
     """Everything the Results tab shows for one bundle."""
-    from facelab.lab_results import (
+    from facelab.lab.results import (
         DISENTANGLEMENT_KEYS, FID_KEYS, curves_figure, metric_notes, metrics, metrics_markdown, pick,
         probe_tables_markdown, spectrum_figure, summary_markdown,
     )

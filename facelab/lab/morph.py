@@ -12,10 +12,10 @@ from typing import Mapping
 import torch
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
-from facelab.lab_latents import Code, cat, decode, edit_levels
-from facelab.lab_probes import ARITHMETIC_METHODS, directions
-from facelab.lab_traverse import level_index
+from facelab.lab.bundles import LabError
+from facelab.lab.latents import Code, cat, decode, edit_levels
+from facelab.lab.probes import ARITHMETIC_METHODS, directions
+from facelab.lab.traverse import level_index
 
 METHODS = ("linear", "spherical")
 MAX_FRAMES = 64

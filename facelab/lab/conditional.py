@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
-from facelab.lab_latents import cvae_attributes, generator
+from facelab.lab.bundles import LabError
+from facelab.lab.latents import cvae_attributes, generator
 
 MAX_SAMPLES = 64
 

@@ -14,7 +14,7 @@ from typing import Any
 from facelab.bundle_files import contained_file
 
 #: RESULTS.md beside the package (the repository root)
-RESULTS_FILE = Path(__file__).resolve().parents[1] / "RESULTS.md"
+RESULTS_FILE = Path(__file__).resolve().parents[2] / "RESULTS.md"
 _SECTION = re.compile(r'^<a id="(seed-\d+)"></a>\s*$', re.M)
 _IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)\s*$", re.M)
 

@@ -14,10 +14,10 @@ from typing import Sequence
 import torch
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
-from facelab.lab_inputs import SPAN, STEPS, expand_ranges, number, whole
-from facelab.lab_latents import Code, decode, edit_levels
-from facelab.lab_probes import directions, pca_basis
+from facelab.lab.bundles import LabError
+from facelab.lab.inputs import SPAN, STEPS, expand_ranges, number, whole
+from facelab.lab.latents import Code, decode, edit_levels
+from facelab.lab.probes import directions, pca_basis
 
 AXIS_KINDS = ("latent dimension", "PCA component", "attribute direction")
 MAX_AXES = 16

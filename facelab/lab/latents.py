@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
+from facelab.lab.bundles import LabError
 from facelab.models.base import LevelSpec, Temperature, randn
 
 BATCH = 64  # decode in chunks: bounds peak memory for big traversal grids

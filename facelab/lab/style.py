@@ -7,9 +7,9 @@ from typing import Sequence
 import torch
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
-from facelab.lab_inputs import MAX_SEED, bounded, expand_ranges, seed, whole
-from facelab.lab_latents import random_code
+from facelab.lab.bundles import LabError
+from facelab.lab.inputs import MAX_SEED, bounded, expand_ranges, seed, whole
+from facelab.lab.latents import random_code
 
 MAX_SEEDS = 8
 

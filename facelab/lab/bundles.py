@@ -15,7 +15,7 @@ from typing import Any, Callable
 from facelab.bundle_files import PICKLE_SUFFIXES
 from facelab.hub import Bundle, BundleError, load_bundle
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 # A folder holding any of these is a bundle candidate; image-only folders (examples) are not.
 _BUNDLE_HINTS = ("facelab.json", "config.json", "*.safetensors", *(f"*{s}" for s in PICKLE_SUFFIXES))
 

@@ -17,11 +17,11 @@ from PIL import Image
 from facelab.data import background
 from facelab.hub import Bundle
 from facelab.imaging import from_pil, to_pil
-from facelab.lab_bundles import LabError
-from facelab.lab_latents import decode, encode
-from facelab.lab_plots import bars, pca_curves
-from facelab.lab_probes import pca_keys, probes_of, table_keys
-from facelab.lab_results import metrics, pick
+from facelab.lab.bundles import LabError
+from facelab.lab.latents import decode, encode
+from facelab.lab.plots import bars, pca_curves
+from facelab.lab.probes import pca_keys, probes_of, table_keys
+from facelab.lab.results import metrics, pick
 
 WORK_SIZE = 256  # side of the face crop the mask and variants are computed at
 COMPARE_WORDS = ("background", "fid", "kid", "fd_attr", "mse", "psnr", "bpd", "precision", "beta_vae", "mig")

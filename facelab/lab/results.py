@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 
 from facelab.bundle_files import contained_file, real_roots
 from facelab.hub import Bundle
-from facelab.lab_plots import curves, spectra
-from facelab.lab_probes import pca_keys, probes_of, table_keys
+from facelab.lab.plots import curves, spectra
+from facelab.lab.probes import pca_keys, probes_of, table_keys
 
 DISENTANGLEMENT_KEYS = ("beta_vae", "factor_vae", "mig", "dci")
 FID_KEYS = ("fid", "kid", "fd_attr", "kd_attr")

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from facelab.lab_bundles import LabError
+from facelab.lab.bundles import LabError
 
 FALLBACK_MAX_PIXELS = 40_000_000  # refuse larger uploads even without facelab.uploads
 

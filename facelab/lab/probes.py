@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from facelab.hub import Bundle
-from facelab.lab_bundles import LabError
+from facelab.lab.bundles import LabError
 
 # Traversal prefers unit SVM normals (one unit = one latent-space unit across the boundary);
 # arithmetic prefers centroid differences (strength 1 moves a face from one class mean to the other).

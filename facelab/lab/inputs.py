@@ -13,7 +13,7 @@ import numbers
 import re
 from typing import Any, Iterable, Sequence, TypeVar
 
-from facelab.lab_bundles import LabError
+from facelab.lab.bundles import LabError
 
 T = TypeVar("T")
 

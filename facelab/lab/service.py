@@ -1,10 +1,9 @@
 """FaceLab: the service the app calls. Holds cached bundles; every method takes plain values
 and returns PIL images / numbers / figures, so the UI stays a thin layer and the API is testable alone.
 
-The work is done by one module per concern: lab_bundles (catalogue), lab_latents (codes per model
-kind), lab_traverse, lab_morph, lab_style, lab_conditional, lab_background, lab_results.
+The work is done by the package's other modules, one per concern (see facelab/lab/__init__.py).
 Nothing here is per user: the app keeps per-session values in gr.State.
-Every number and list a method takes is checked here (facelab.lab_inputs), not only by the UI's sliders:
+Every number and list a method takes is checked here (facelab.lab.inputs), not only by the UI's sliders:
 clients can send JSON straight to the endpoints.
 """
 
@@ -24,13 +23,13 @@ from PIL import Image
 from facelab.data import background, synthfaces
 from facelab.hub import Bundle
 from facelab.imaging import from_pil, to_pil
-from facelab.lab_bundles import (ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources,
+from facelab.lab.bundles import (ASSETS_DIR, BundleCatalog, LabError, ProgressFn, default_device, default_sources,
                                  is_early)
-from facelab.lab_inputs import (FPS, FRAMES, IMAGE_SIZE, MAX_LIST, MAX_MODELS, PSI, SAMPLES, STRENGTH, TEMPERATURE,
+from facelab.lab.inputs import (FPS, FRAMES, IMAGE_SIZE, MAX_LIST, MAX_MODELS, PSI, SAMPLES, STRENGTH, TEMPERATURE,
                                 bounded, number, unique, whole)
-from facelab.lab_inputs import seed as checked_seed  # methods take an argument called seed
-from facelab.lab_latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
-from facelab.lab_photos import prepare_photo
+from facelab.lab.inputs import seed as checked_seed  # methods take an argument called seed
+from facelab.lab.latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
+from facelab.lab.photos import prepare_photo
 
 __all__ = ["FaceLab", "LabError", "FaceSpec"]
 MAX_GENERATE = SAMPLES[1]
@@ -138,7 +137,7 @@ class FaceLab:
 
     def model_info(self, name: str | None) -> dict[str, Any]:
         """What the UI needs to adapt to a model: kind, levels, style inputs, attributes."""
-        from facelab.lab_conditional import target_attributes
+        from facelab.lab.conditional import target_attributes
 
         b = self.bundle(name)
         m = b.model
@@ -232,7 +231,7 @@ class FaceLab:
     # ---- conditional sampling ------------------------------------------------------------
     def target_choices(self, name: str | None) -> list[str]:
         """'Attribute = 1' / 'Attribute = 0' picks for the conditional tab."""
-        from facelab.lab_conditional import target_attributes
+        from facelab.lab.conditional import target_attributes
 
         return [f"{a} = {v}" for a in target_attributes(self.bundle(name)) for v in (1, 0)]
 
@@ -246,7 +245,7 @@ class FaceLab:
                 key = str(Path(cand).resolve())
                 with self._lock:
                     if key not in self._classifiers:
-                        from facelab.metrics.attributes import load_attribute_classifier
+                        from facelab.models.classifier import load_attribute_classifier
 
                         self._classifiers[key] = load_attribute_classifier(key, self.device)
                     return self._classifiers[key]
@@ -256,8 +255,8 @@ class FaceLab:
                     method: str = "rejection", variant: str = "per_level", levels: Sequence[str] | None = None,
                     progress: ProgressFn | None = None) -> dict[str, Any]:
         """Samples meeting attribute targets, the acceptance rate, and the classifier's verdict per sample."""
-        from facelab.lab_conditional import parse_targets, sample
-        from facelab.lab_present import conditional_report
+        from facelab.lab.conditional import parse_targets, sample
+        from facelab.lab.present import conditional_report
 
         b = self.bundle(name)
         n, s = whole(n, "number of samples", *SAMPLES), checked_seed(seed)
@@ -272,7 +271,7 @@ class FaceLab:
     # ---- traversal -----------------------------------------------------------------------
     def axis_choices(self, name: str | None, level: str | None, kind: str) -> list[str]:
         """The axes a traversal can use on a level: dimensions, PCs or attribute names."""
-        from facelab.lab_traverse import axis_choices
+        from facelab.lab.traverse import axis_choices
 
         return axis_choices(self.bundle(name), level, kind)
 
@@ -280,8 +279,8 @@ class FaceLab:
                   steps: int, face: FaceSpec, psi: float = 1.0, cache: dict | None = None,
                   progress: ProgressFn | None = None) -> tuple[Image.Image, dict[str, Any]]:
         """Seed 001's traversal grid: one row per axis, columns from -span to +span."""
-        from facelab.lab_present import traversal_figure
-        from facelab.lab_traverse import make_axes, offsets, traverse
+        from facelab.lab.present import traversal_figure
+        from facelab.lab.traverse import make_axes, offsets, traverse
 
         b = self.bundle(name)
         chosen = make_axes(b, level, kind, axes)
@@ -298,8 +297,8 @@ class FaceLab:
               fps: float = 8.0, cache: dict | None = None,
               progress: ProgressFn | None = None) -> tuple[Image.Image, str, dict[str, Any]]:
         """Frame strip, animated GIF path and info for a morph from face a to face b."""
-        from facelab.lab_morph import morph
-        from facelab.lab_present import morph_outputs
+        from facelab.lab.morph import morph
+        from facelab.lab.present import morph_outputs
 
         b = self.bundle(name)
         frames, fps = whole(frames, "frames", *FRAMES), number(fps, "GIF frames per second", *FPS)
@@ -315,8 +314,8 @@ class FaceLab:
     def arithmetic(self, name: str | None, face: FaceSpec, level: str | None, terms: dict[str, float],
                    cache: dict | None = None) -> tuple[Image.Image, dict[str, Any]]:
         """Seeds 003/004's vector arithmetic: the face, each edit alone, and all edits together."""
-        from facelab.lab_morph import arithmetic
-        from facelab.lab_render import labelled_grid
+        from facelab.lab.morph import arithmetic
+        from facelab.lab.render import labelled_grid
 
         b = self.bundle(name)
         if not isinstance(terms, dict):
@@ -331,8 +330,8 @@ class FaceLab:
     def style_mix(self, name: str | None, row_seeds: str | Sequence[int], col_seeds: str | Sequence[int],
                   first: int, last: int, psi: float = 1.0) -> tuple[Image.Image, dict[str, Any]]:
         """Seed 002's style blending grid: row faces keep their styles except layers first..last from columns."""
-        from facelab.lab_present import style_figure
-        from facelab.lab_style import layer_range, parse_seeds, style_mix
+        from facelab.lab.present import style_figure
+        from facelab.lab.style import layer_range, parse_seeds, style_mix
 
         b = self.bundle(name)
         rows, cols = parse_seeds(row_seeds, "row seeds"), parse_seeds(col_seeds, "column seeds")
@@ -344,7 +343,7 @@ class FaceLab:
     def background_variants(self, source: str, example_seed: int = 0, photo: Any = None,
                             cache: dict | None = None) -> Any:
         """Original / grey / blur variants and mask of a synthetic example or an uploaded photo."""
-        from facelab.lab_background import WORK_SIZE, example_variants, photo_variants
+        from facelab.lab.background import WORK_SIZE, example_variants, photo_variants
 
         if source not in ("example", "photo"):
             raise LabError(f"the face comes from 'example' or 'photo'; got {source!r}")
@@ -363,7 +362,7 @@ class FaceLab:
 
     def background_compare(self, names: Sequence[str], variants: Any) -> dict[str, Any]:
         """Reconstructions, PCA curves, background share and metric table for models trained on each variant."""
-        from facelab.lab_present import background_report
+        from facelab.lab.present import background_report
 
         # bounded and de-duplicated before any model runs: 3,000 copies of one name once took 50 s
         names = unique(str(n) for n in bounded(names, "models to compare", MAX_LIST))
@@ -376,21 +375,21 @@ class FaceLab:
     # ---- results ---------------------------------------------------------------------------
     def results(self, name: str | None) -> dict[str, Any]:
         """Per bundle: summary, metrics, probe tables, disentanglement, FID, PCA spectrum, curves, samples."""
-        from facelab.lab_present import results_report
+        from facelab.lab.present import results_report
 
         return results_report(self.bundle(name))
 
     @staticmethod
     def study_titles() -> list[str]:
         """Titles of RESULTS.md's seed sections, in order (empty when RESULTS.md is missing)."""
-        from facelab.lab_studies import study_sections
+        from facelab.lab.studies import study_sections
 
         return [s["title"] for s in study_sections()]
 
     @staticmethod
     def study(title: str | None) -> dict[str, Any]:
         """One seed section of RESULTS.md: {"markdown", "figures": [(path, caption)]}; default the first."""
-        from facelab.lab_studies import study_sections
+        from facelab.lab.studies import study_sections
 
         sections = study_sections()
         if not sections:
