@@ -52,7 +52,7 @@ def train_run(out: Path, background: str, seed: int, size: int, steps: int, late
 
 def measure(bundle: Path, n: int, background: str | None = None) -> dict[str, float]:
     """Background share of one bundle on n test faces of its own background (or the one given)."""
-    from facelab.data.datasets import build_dataset
+    from facelab.data.build import build_dataset
 
     b = load_bundle(str(bundle))
     data_cfg = b.meta["run_config"]["data"]

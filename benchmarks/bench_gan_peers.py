@@ -343,7 +343,7 @@ def export_images(cache: Path, size: int, background: str, n: int, chunk: int = 
     if folder.is_dir() and len(list(folder.glob("*.png"))) == n:
         print(f"data: reusing {n} images in {folder}", flush=True)
         return folder
-    from facelab.data.datasets import build_dataset
+    from facelab.data.build import build_dataset
     from facelab.imaging import to_pil
 
     shutil.rmtree(folder, ignore_errors=True)

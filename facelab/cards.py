@@ -47,6 +47,17 @@ def _lrs(lrs: dict[str, float] | None) -> str:
     return ", ".join(f"{name} {lr:.4g}" for name, lr in (lrs or {}).items())
 
 
+def data_file_rows(files: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The 'data files' and 'skipped files' rows from facelab.json's data_files (none without it)."""
+    if not files:
+        return []
+    skipped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (files.get("skipped") or {}).items())
+    size, low = files.get("image_size"), files.get("min_side")
+    upsampled = f"; {files.get('upsampled', 0)} upsampled (short side {low}–{size - 1} px)" if size and low else ""
+    return [("data files", f"{files.get('scanned')} scanned, {files.get('used')} used{upsampled}"),
+            ("skipped files", skipped or "none")]
+
+
 def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     """The 'training details' rows: data, steps, batch, optimiser, precision, processes, time."""
     run = meta.get("run_config") or {}
@@ -59,7 +70,7 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("dataset", f"{meta.get('dataset')} ({data.get('split', 'train')} split)"), *prior,
         ("background", meta.get("background")),
-        ("image size", f"{meta.get('image_size')} px"),
+        ("image size", f"{meta.get('image_size')} px"), *data_file_rows(meta.get("data_files")),
         *start, ("steps", info.get("steps", train.get("max_steps"))),
         ("images seen", info.get("images_seen")),
         ("global batch size", train.get("batch_size")),

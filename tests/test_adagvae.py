@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from facelab.config import ConfigError, DataConfig
-from facelab.data.datasets import build_dataset
+from facelab.data.build import build_dataset
 from facelab.data.synthfaces import SynthFaces, render
 from facelab.data.synthfaces_factors import FACTOR_NAMES
 from facelab.data.synthfaces_pairs import SynthFacePairs

@@ -11,8 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from facelab.data.datasets import (CelebA, FFHQ, HubDataset, ImageFolder, build_dataset, find_images,
-                                   variant_path)
+from facelab.data.build import build_dataset
+from facelab.data.celeba import CelebA
+from facelab.data.datasets import ImageFolder, find_images, variant_path
+from facelab.data.ffhq import FFHQ
+from facelab.data.hub_dataset import HubDataset
 from facelab.data.splits import balanced_split, prevalence_table
 from facelab.data.transforms import center_crop_resize, ffhq_attributes, load_image, to_binary
 
@@ -246,12 +249,15 @@ def folder(tmp_path) -> Path:
 
 def test_folder_skips_corrupt_and_truncated_without_crashing(folder):
     ds = ImageFolder(folder, size=24)
-    assert len(ds) == 7 and ds.skipped == 1 and ds.skipped_files[0].endswith("broken.jpg")
+    # the construction scan finds both, the truncated JPEG by its missing end marker
+    assert len(ds) == 6 and ds.skipped_by_reason == {"not_an_image": 1, "truncated": 1}
+    assert [Path(f).name for f in ds.skipped_files] == ["broken.jpg", "trunc.jpg"]
     assert ds.attribute_names == [] and ds.factor_names is None
-    items = [ds[i] for i in range(len(ds))]  # trunc.jpg fails to decode: the next image stands in
+    (folder / "img0.jpg").write_bytes(b"broken after the scan")
+    items = [ds[i] for i in range(len(ds))]  # img0.jpg fails to load now: the next image stands in
     for item in items:
         assert_contract(item, 24, 0)
-    assert ds.skipped == 2 and ds.skipped_files[1].endswith("trunc.jpg")
+    assert ds.skipped == 3 and ds.skipped_files[2].endswith("img0.jpg")
     assert len(list(torch.utils.data.DataLoader(ds, batch_size=4))) == 2
 
 
@@ -427,7 +433,7 @@ def test_build_dataset_names(folder, celeba):
         build_dataset("mnist")
     assert len(build_dataset("celeba", str(celeba[0]), size=16, split="test")) == 2
     ds = build_dataset("folder", str(folder), size=16, split="all")
-    assert isinstance(ds, ImageFolder) and len(ds) == 7
+    assert isinstance(ds, ImageFolder) and len(ds) == 6  # broken.jpg and trunc.jpg left out
     with pytest.raises(ValueError, match="needs root"):
         build_dataset("ffhq")
     with pytest.raises(FileNotFoundError, match="prepare_data.py --dataset folder --root"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from facelab.data.datasets import build_dataset
+from facelab.data.build import build_dataset
 from facelab.metrics import fid_protocol
 from facelab.metrics.fid_protocol import generated_images, metric_keys, protocol_scores, real_images
 

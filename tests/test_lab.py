@@ -469,3 +469,19 @@ def test_morph_between_synthetic_examples_starts_at_the_encoded_example(lab, tmp
     Image.new("RGB", (32, 32)).save(tmp_path / "examples" / "a.png")
     (tmp_path / "examples" / "notes.txt").write_text("not a photo")
     assert [Path(p).name for p in FaceLab(model_sources=[], assets_dir=tmp_path).example_photos()] == ["a.png"]
+
+
+def test_a_bundle_answers_to_its_assets_folder_name_and_its_display_name(bundles, tmp_path):
+    """`--model vae_synthfaces64` names a folder of assets/ even though the bundle calls itself vae64."""
+    from facelab.lab import FaceLab, LabError
+
+    assets = tmp_path / "assets"
+    shutil.copytree(bundles["vae"], assets / "tiny_vae_folder")
+    meta = json.loads((assets / "tiny_vae_folder" / "facelab.json").read_text())
+    meta["name"] = "tiny64"
+    (assets / "tiny_vae_folder" / "facelab.json").write_text(json.dumps(meta))
+    lab = FaceLab(model_sources=["tiny_vae_folder"], device="cpu", assets_dir=assets)
+    assert lab.model_names() == ["tiny64"]
+    assert lab.bundle("tiny_vae_folder") is lab.bundle("tiny64")
+    with pytest.raises(LabError, match="no model called 'nope'"):
+        lab.bundle("nope")

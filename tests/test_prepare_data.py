@@ -51,7 +51,9 @@ def test_writes_masks_and_variants_and_skips_the_broken_file(folder, capsys):
     assert _run(root, model) == 0
     out = capsys.readouterr().out
     assert "5 images:" in out  # corrupt.jpg counts, the label file does not
-    assert "12 files written" in out and "1 unreadable" in out and "corrupt.jpg" in out
+    # corrupt.jpg starts like a JPEG whose first segment runs past the end of the file
+    assert "12 files written" in out and "1 skipped (1 truncated)" in out and "skipped (truncated):" in out
+    assert "corrupt.jpg" in out
     assert not (root / "facelab_background" / "original").exists()  # default: grey blur only
     for rel in GOOD:
         src = np.asarray(Image.open(root / rel).convert("RGB"))
@@ -80,7 +82,7 @@ def test_rerun_rewrites_nothing_and_a_partial_run_completes_only_the_missing(fol
 
     assert _run(root, model) == 0
     assert _outputs(root) == done
-    assert "0 files written, 4 already complete, 1 unreadable" in capsys.readouterr().out
+    assert "0 files written, 4 already complete, 1 skipped" in capsys.readouterr().out
 
     # Lose a few outputs, as a kill between files would; leave a half-written temp file behind.
     c_mask = prep.variant_path(root, Path("sub/c.png"), "mask")
@@ -153,7 +155,7 @@ def test_runs_as_a_script():
 def test_outputs_load_through_build_dataset(folder):
     root, model = folder
     assert _run(root, model, "--limit", "4") == 0  # a.jpg b.png corrupt.jpg d.jpg; sub/c.png left out
-    from facelab.data.datasets import build_dataset
+    from facelab.data.build import build_dataset
 
     ds = build_dataset("folder", str(root), size=32, split="all", background="grey", labels="none")
     assert len(ds) == 3  # the corrupt file and the image without variants are not items

@@ -82,3 +82,17 @@ def test_two_ranks_split_the_global_batch_and_end_identical(tmp_path, kind, tiny
     meta = json.loads((out / "bundle" / "facelab.json").read_text())
     assert meta["training"]["num_processes"] == 2 and meta["training"]["images_seen"] == STEPS * BATCH
     assert (out / "checkpoints" / "checkpoint-6" / "random_states_1.pkl").is_file()  # rank 1 saved its RNG
+
+
+def test_two_processes_asked_without_multi_gpu_is_refused_with_the_command_that_works(tmp_path):
+    """Without --multi_gpu accelerate starts one process even when two were asked: say so, do not train."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "training" / "train.py"),
+           "--set", "model.kind=vae", "data.image_size=16", "data.length=8", f"train.output_dir={tmp_path / 'run'}",
+           "train.max_steps=1", "train.batch_size=4", "train.report_to=none"]
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "asked for 2 processes but started 1" in done.stderr
+    assert "accelerate launch --multi_gpu --num_processes 2" in done.stderr
+    assert not (tmp_path / "run" / "bundle").exists()

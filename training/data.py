@@ -15,7 +15,7 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from facelab.config import ConfigError, DataConfig
-from facelab.data.datasets import build_dataset
+from facelab.data.build import build_dataset
 
 
 class IndexedDataset(Dataset):

@@ -81,8 +81,8 @@ def write_samples(model: Any, cfg: RunConfig, fixed: dict[str, torch.Tensor], st
 
 def bundle_meta(cfg: RunConfig, dataset: Any, final_losses: dict[str, float],
                 training: dict[str, Any]) -> dict[str, Any]:
-    """facelab.json content: data, training summary, final losses and the resolved run config."""
-    return {
+    """facelab.json content: data (and its bad files by reason), training summary, final losses, run config."""
+    meta = {
         "dataset": cfg.data.name,
         "background": cfg.data.background,
         "image_size": cfg.data.image_size,
@@ -93,6 +93,10 @@ def bundle_meta(cfg: RunConfig, dataset: Any, final_losses: dict[str, float],
         "run_config": to_dict(cfg),
         "name": Path(cfg.train.output_dir).name,
     }
+    files = getattr(dataset, "file_report", None)  # real datasets only: synthfaces has no files
+    if files is not None:
+        meta["data_files"] = files()  # cards.py renders it as rows
+    return meta
 
 
 def lineage(start: dict[str, Any] | None, source: str | None) -> list[dict[str, Any]]:

@@ -5,8 +5,10 @@
 
 Writes ROOT/facelab_background/<mask|original|grey|blur>/<image path relative to ROOT>.png,
 the layout facelab.data.datasets reads. Resumable: outputs that exist are complete (each is
-written to a temp file and renamed), so a re-run only fills in what is missing. Unreadable
-images are skipped, counted and listed at the end. One rembg session serves the whole run.
+written to a temp file and renamed), so a re-run only fills in what is missing. Images the
+data rule refuses (facelab.data.file_checks: not an image, truncated, 1 px wide, fully
+transparent; with --size, a short side under SIZE/2) get no outputs and are counted by reason
+and listed at the end. One rembg session serves the whole run.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from tqdm import tqdm  # noqa: E402
 
 from facelab.data import background as bg  # noqa: E402
 from facelab.data.datasets import BACKGROUND_DIR as OUT_DIR  # noqa: E402
-from facelab.data.datasets import LOAD_ERRORS, find_images, variant_path  # noqa: E402
+from facelab.data.datasets import find_images, variant_path  # noqa: E402
+from facelab.data.file_checks import LOAD_ERRORS, describe, reason_of, require_usable, tally  # noqa: E402
 from facelab.data.transforms import resize_square, to_rgb  # noqa: E402
 
 SETTINGS_FILE = "prepare.json"
@@ -42,7 +45,16 @@ class Report:
     images: int = 0
     complete: int = 0  # images whose outputs all existed already
     written: list[Path] = field(default_factory=list)
-    unreadable: list[Path] = field(default_factory=list)
+    skipped: dict[Path, str] = field(default_factory=dict)  # image -> file_checks skip reason
+
+    @property
+    def unreadable(self) -> list[Path]:
+        """The images left out, whatever the reason (the name earlier versions gave them)."""
+        return list(self.skipped)
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Images left out per reason."""
+        return tally(self.skipped.values())
 
 
 # --------------------------------------------------------------------------- listing
@@ -72,10 +84,12 @@ def write_png(image: Image.Image, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Decode an image fully (EXIF orientation applied) -> RGB; raises on broken files."""
+def load_rgb(path: Path, size: int | None = None) -> Image.Image:
+    """Decode an image fully (EXIF orientation applied) -> RGB; raises on broken or refused files."""
     with Image.open(path) as img:
+        require_usable(img, size, loaded=False)
         img.load()
+        require_usable(img, size)
         return to_rgb(img)
 
 
@@ -126,16 +140,16 @@ def image_and_mask(rgb: Image.Image, mask_path: Path, size: int | None, session:
 def process_image(root: Path, rel: Path, variants: Sequence[str], size: int | None,
                   session: Callable[[], Any], blur_radius: float | None, overwrite: bool,
                   report: Report) -> None:
-    """Write the missing outputs of one image; an unreadable image is recorded, not raised."""
+    """Write the missing outputs of one image; an image the rule refuses is recorded with its reason, not raised."""
     outs = {v: variant_path(root, rel, v) for v in ("mask", *variants)}
     todo = [v for v, p in outs.items() if overwrite or not p.exists()]
     if not todo:
         report.complete += 1
         return
     try:
-        rgb = load_rgb(root / rel)
-    except LOAD_ERRORS:
-        report.unreadable.append(rel)  # broken, truncated or not an image: what PIL raises for those
+        rgb = load_rgb(root / rel, size)
+    except LOAD_ERRORS as err:  # broken, truncated, not an image, or refused by the data rule
+        report.skipped[rel] = reason_of(err)
         return
     rgb, mask = image_and_mask(rgb, outs["mask"], size, session, overwrite)
     pils = bg.variants(rgb, mask, blur_radius)
@@ -176,7 +190,7 @@ def prepare(dataset: str, root: Path, variants: Sequence[str] = ("grey", "blur")
     bar = tqdm(rels, desc=f"prepare {dataset}", unit="img", disable=not progress, file=sys.stderr)
     for rel in bar:
         process_image(root, rel, variants, size, once, blur_radius, overwrite, report)
-        bar.set_postfix(written=len(report.written), unreadable=len(report.unreadable), refresh=False)
+        bar.set_postfix(written=len(report.written), skipped=len(report.skipped), refresh=False)
     if overwrite:
         save_settings(root, settings)  # only once everything matches the new settings
     return report
@@ -210,7 +224,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; 0 on success (unreadable images are reported, not fatal), 2 on bad input."""
+    """Run the CLI; 0 on success (skipped images are reported, not fatal), 2 on bad input."""
     args = parse_args(argv)
     if args.rembg_model_path is not None:
         name, path = bg.CUSTOM_MODEL, args.rembg_model_path
@@ -225,9 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"prepare_data: error: {exc}", file=sys.stderr)
         return 2
     print(f"{report.images} images: {len(report.written)} files written, {report.complete} already complete, "
-          f"{len(report.unreadable)} unreadable (skipped)")
-    for rel in report.unreadable:
-        print(f"  unreadable: {args.root / rel}")
+          f"{len(report.skipped)} skipped ({describe(report.skipped_by_reason())})")
+    for rel, reason in report.skipped.items():
+        print(f"  skipped ({reason}): {args.root / rel}")
     return 0
 
 

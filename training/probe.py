@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python training/probe.py` from anywhere imports this checkout
     sys.path.insert(0, str(ROOT))
 
-from facelab.data.datasets import DATASET_NAMES  # noqa: E402
+from facelab.data.build import DATASET_NAMES  # noqa: E402
 from facelab.hub import BundleError, load_bundle  # noqa: E402
 from facelab.probes.fit import DEFAULT_N, MLP_MODES, SOURCES, fit_bundle_probes  # noqa: E402
 

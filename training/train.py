@@ -13,6 +13,7 @@ release bundle in bundle/ (weights, facelab.json, model card, samples.png).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -226,6 +227,9 @@ def train(cfg: RunConfig, resume: str | None) -> int:
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
             (out / "config.yaml").write_text(dump_yaml(cfg))
+            if hasattr(run.dataset, "file_report"):  # real datasets: bad files counted by reason
+                accelerator.print(f"data files: {run.dataset.file_summary()}")
+                (out / "data_files.json").write_text(json.dumps(run.dataset.file_report(), indent=2) + "\n")
         accelerator.init_trackers("facelab", config=flat_hparams(to_dict(cfg)))
         state = start_state(run, resume_from)
         final = train_loop(run, state)

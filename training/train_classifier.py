@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python training/train_classifier.py` from anywhere imports this checkout
     sys.path.insert(0, str(ROOT))
 
-from facelab.data.datasets import DATASET_NAMES, build_dataset  # noqa: E402
+from facelab.data.build import DATASET_NAMES, build_dataset  # noqa: E402
 from facelab.metrics.attributes import train_attribute_classifier  # noqa: E402
 from facelab.models.classifier import CLASSIFIER_KIND  # noqa: E402
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,27 @@ def resolve_config(path: str | None, overrides: list[str]) -> RunConfig:
     return cfg
 
 
+def launcher_processes(pid: int | None = None) -> int:
+    """--num_processes of the `accelerate launch` that started this process (1 when not launched so).
+
+    accelerate's single-process launcher passes nothing on, so the parent's command line (Linux /proc)
+    is the only place the request survives.
+    """
+    try:
+        args = Path(f"/proc/{pid or os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return 1
+    cli = any(a.endswith("accelerate") for a in args[:2]) and "launch" in args[:3]
+    if not (cli or "accelerate.commands.launch" in args[:3]):  # `accelerate launch` or `python -m ...`
+        return 1
+    for i, a in enumerate(args):
+        value = a.split("=", 1)[1] if a.startswith("--num_processes=") else (
+            args[i + 1] if a == "--num_processes" and i + 1 < len(args) else None)
+        if value is not None:
+            return int(value) if value.isdigit() else 1
+    return 1
+
+
 def build_accelerator(cfg: RunConfig, is_gan: bool) -> Accelerator:
     """Accelerator: CPU (gloo) without CUDA, global batch split across ranks, trackers in output_dir."""
     out = Path(cfg.train.output_dir)
@@ -114,6 +136,13 @@ def build_accelerator(cfg: RunConfig, is_gan: bool) -> Accelerator:
         dataloader_config=DataLoaderConfiguration(split_batches=True),
         kwargs_handlers=handlers,
     )
+    asked, started = launcher_processes(), accelerator.num_processes
+    if asked > started:
+        release_accelerator(accelerator)
+        raise ConfigError(f"accelerate launch asked for {asked} processes but started {started}: "
+                          "without --multi_gpu it runs one process (on CPU too). Launch several with "
+                          f"`accelerate launch --multi_gpu --num_processes {asked} training/train.py ...` "
+                          "(gloo on CPU)")
     if cfg.train.batch_size % accelerator.num_processes:
         raise ConfigError(f"train.batch_size={cfg.train.batch_size} must be a multiple of the number of "
                           f"processes ({accelerator.num_processes}): the global batch is split between them")

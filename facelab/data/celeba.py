@@ -89,14 +89,15 @@ class CelebA(_FileFaces):
     root holds img_align_celeba/ (or the Kaggle archive's nested img_align_celeba/img_align_celeba/),
     list_attr_celeba.txt and list_eval_partition.txt. crop=None takes the central 178×178 square;
     background="grey" | "blur" reads training/prepare_data.py's variants (see variant_path).
-    Listed images missing on disk are left out and counted in skipped_files.
+    Listed images missing on disk are left out as "missing"; check=True also scans the split's
+    files and leaves out the unusable ones, counted by reason (see FaceDataset).
     """
 
     prepare_name = "celeba"
 
     def __init__(self, root: str | Path, split: str = "train", size: int = 64,
                  attributes: Sequence[str] | None = None, background: str = "original",
-                 crop: int | None = None) -> None:
+                 crop: int | None = None, check: bool = True) -> None:
         root = _existing_dir(root, "CelebA")
         if split not in SPLITS:
             raise ValueError(f"unknown CelebA split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -122,6 +123,8 @@ class CelebA(_FileFaces):
         self.files = [rel / fnames[i] for i in rows]
         self.labels = labels[rows][:, cols]
         self._drop_missing(images)
+        if check:
+            self._check_files(f"CelebA {split} split under {images}")
 
     def _drop_missing(self, images: Path) -> None:
         # one directory listing (~50 ms for 202,599 files) instead of a stat per image
@@ -131,6 +134,7 @@ class CelebA(_FileFaces):
             raise FileNotFoundError(f"CelebA: none of the {len(self.files)} listed images is in {images}, "
                                     f"e.g. {self.files[0].name}; extract img_align_celeba.zip there")
         gone = sorted(set(range(len(self.files))) - set(keep))
+        self.scanned += len(gone)
         for i in gone:
             self._skip(str(self.root / self.files[i]), "missing", warn=False)
         if gone:

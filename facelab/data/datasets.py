@@ -2,11 +2,14 @@
 
 Item: {"image": float32 [3,H,W] in [-1,1], "attributes": float32 [A] in {0,1},
 "mask": float32 [1,H,W] (when masks exist)}; attribute_names on the dataset, factor_* None.
-Unreadable images never crash a run: they are skipped at index time when cheap to see, and a
-load failure in __getitem__ returns the next good item; both are counted in `skipped_files`
-(per process: each DataLoader worker keeps its own count). When a dataset root has masks
-(facelab_background/mask/), every item carries one, so batches collate; an item whose mask
-file is missing counts as unreadable.
+Bad files never crash a run and are never used silently: construction scans every file
+(facelab.data.file_checks: missing, empty, not an image, truncated, unreadable, degenerate,
+too small for `size`, fully transparent) and leaves the bad ones out, counted by reason; a file
+that still fails on load (changed since, or check=False) is skipped then, and the next good item
+stands in (counted per process: each DataLoader worker keeps its own count). `file_report()`
+gives the totals for a run's outputs, `file_summary()` one line for its log. When a dataset root
+has masks (facelab_background/mask/), every item carries one, so batches collate; an item whose
+mask file is missing is skipped as "missing".
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import csv
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,17 +29,16 @@ from torch.utils.data import Dataset
 
 from facelab.data.background import check_variant
 from facelab.data.splits import SPLIT_NAMES, split_indices
-from facelab.data.transforms import (IMAGE_EXTENSIONS, check_header, is_binary, load_image, load_mask,
-                                     to_binary)
+from facelab.data.file_checks import (LOAD_ERRORS, SKIP_REASONS, UPSAMPLED, classify, describe, min_side,
+                                      reason_of, tally)
+from facelab.data.transforms import IMAGE_EXTENSIONS, is_binary, load_image, load_mask, to_binary
 from facelab.imaging import from_pil
 
 log = logging.getLogger(__name__)
 
 BACKGROUND_DIR = "facelab_background"
 MASK = "mask"
-DATASET_NAMES = ("synthfaces", "celeba", "ffhq", "folder", "hub")
 SPLITS = SPLIT_NAMES + ("all",)
-LOAD_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _LABEL_MODES = ("none", "json", "csv")
 _CSV_KEYS = ("filename", "file", "image", "image_id", "path", "name")
 
@@ -76,9 +79,11 @@ def _existing_dir(root: str | Path | None, what: str) -> Path:
 
 
 class FaceDataset(Dataset):
-    """Base of the real sources: builds contract items and substitutes (and counts) unreadable images.
+    """Base of the real sources: builds contract items and substitutes (and counts) unusable images.
 
     `labels` holds every item's attributes as float32 [N, A] in {0,1} (for balanced_split, probes).
+    `file_status` maps each file that is not plainly usable to its verdict (a skip reason or
+    "upsampled"); `scanned` counts the files the construction scan looked at.
     """
 
     factor_names: list[str] | None = None
@@ -90,13 +95,40 @@ class FaceDataset(Dataset):
         self.size, self.crop = size, crop
         self.attribute_names: list[str] = []
         self.labels = np.zeros((0, 0), dtype=np.float32)  # [N, A] in {0,1}
-        self.skipped_files: list[str] = []
+        self.file_status: dict[str, str] = {}  # keyed by name: a file met again on load is not counted twice
+        self.scanned = 0
         self._bad: set[int] = set()
 
     @property
+    def skipped_files(self) -> list[str]:
+        """The files left out (at construction or on load), in the order they were found."""
+        return [name for name, verdict in self.file_status.items() if verdict != UPSAMPLED]
+
+    @property
     def skipped(self) -> int:
-        """How many images were unreadable (at index time or on load) and left out."""
+        """How many files were left out (at construction or on load), whatever the reason."""
         return len(self.skipped_files)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        """Files left out per reason (file_checks.SKIP_REASONS order, zeros left out)."""
+        return tally(self.file_status.values())
+
+    @property
+    def upsampled(self) -> int:
+        """Files kept although their resized square is under `size` px (at least half of it)."""
+        return sum(v == UPSAMPLED for v in self.file_status.values())
+
+    def file_report(self) -> dict[str, Any]:
+        """The totals a run records (facelab.json "data_files"): files scanned, used, skipped by reason."""
+        return {"scanned": self.scanned, "used": len(self), "skipped": self.skipped_by_reason,
+                "upsampled": self.upsampled, "image_size": self.size, "min_side": min_side(self.size)}
+
+    def file_summary(self) -> str:
+        """One line for a run's log: the totals and the first skipped files."""
+        text = (f"{self.scanned} files scanned, {len(self)} used; skipped: {describe(self.skipped_by_reason)}; "
+                f"{self.upsampled} upsampled (short side {min_side(self.size)}-{self.size - 1} px)")
+        return text + (f"; e.g. {', '.join(self.skipped_files[:3])}" if self.skipped else "")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -108,9 +140,34 @@ class FaceDataset(Dataset):
         raise NotImplementedError
 
     def _skip(self, name: str, err: BaseException | str, warn: bool = True) -> None:
-        self.skipped_files.append(name)
+        """Record a left-out file; err is the exception (its reason is derived) or the reason itself."""
+        self.file_status[name] = err if isinstance(err, str) else reason_of(err)
         if warn:
-            log.warning("skipping unreadable image %s: %s", name, err)
+            log.warning("skipping image %s (%s): %s", name, self.file_status[name], err)
+
+    def _scan(self, verdicts: Sequence[str], names: Sequence[str], where: str) -> list[int]:
+        """Record a construction scan; the indices of usable items (raises when there are none)."""
+        good = []
+        for i, (verdict, name) in enumerate(zip(verdicts, names)):
+            if verdict in SKIP_REASONS:
+                self.file_status[name] = verdict
+            else:
+                good.append(i)
+                if verdict == UPSAMPLED:
+                    self.file_status[name] = verdict
+        self.scanned += len(verdicts)
+        counts = tally(verdicts)
+        if verdicts and not good:
+            raise ValueError(f"none of the {len(verdicts)} images in {where} is usable at {self.size} px: "
+                             f"{describe(counts)}; e.g. {list(names[:3])}")
+        if counts:  # one line for the whole scan: a folder with thousands of bad files stays readable
+            log.warning("%s: %d of %d images left out (%s), e.g. %s", where, sum(counts.values()), len(verdicts),
+                        describe(counts), [n for n, v in zip(names, verdicts) if v in SKIP_REASONS][:3])
+        upsampled = sum(v == UPSAMPLED for v in verdicts)
+        if upsampled:
+            log.warning("%s: %d of %d images are under %d px and are upsampled (at most 2x: the short side is "
+                        ">= %d px)", where, upsampled, len(verdicts), self.size, min_side(self.size))
+        return good
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         n = len(self)
@@ -131,7 +188,8 @@ class FaceDataset(Dataset):
             if mask is not None:
                 item["mask"] = torch.from_numpy(mask)[None]
             return item
-        raise RuntimeError(f"no readable image left: all {n} failed to load, e.g. {self.skipped_files[:3]}")
+        raise RuntimeError(f"no usable image left: all {n} failed to load ({describe(self.skipped_by_reason)}), "
+                           f"e.g. {self.skipped_files[:3]}")
 
 
 class _FileFaces(FaceDataset):
@@ -187,15 +245,23 @@ class _FileFaces(FaceDataset):
         self.files = [self.files[i] for i in idx]
         self.labels = self.labels[idx]
 
-    def _check_headers(self) -> None:
-        good = []
-        for i in range(len(self.files)):
-            try:
-                check_header(self.image_path(i))
-                good.append(i)
-            except LOAD_ERRORS as err:
-                self._skip(self._name(i), err)
-        self._keep(good)
+    def _verdict(self, i: int) -> str:
+        """file_checks.classify of the file item i reads (and "missing" when its mask is)."""
+        path = self.image_path(i)
+        if self.has_masks and not variant_path(self.root, self.files[i], MASK).is_file():
+            return "missing"
+        try:
+            crop = self._crop_for(i, path)
+        except LOAD_ERRORS as err:
+            return reason_of(err)
+        return classify(path, self.size, crop)
+
+    def _check_files(self, where: str) -> None:
+        """Scan every file, leave out the unusable ones (counted by reason)."""
+        start = time.perf_counter()
+        verdicts = [self._verdict(i) for i in range(len(self.files))]
+        self._keep(self._scan(verdicts, [self._name(i) for i in range(len(self.files))], where))
+        log.info("%s: %d files checked in %.1f s", where, len(verdicts), time.perf_counter() - start)
 
 
 def _load_json(path: Path) -> Any:
@@ -246,8 +312,9 @@ class ImageFolder(_FileFaces):
     labels: "json" (a flat {attribute: value} file beside each image, same stem), "csv"
     (root/labels.csv: a file-name column, then attribute columns), "none", or None to detect.
     Attributes default to every binary column all labelled images share; images without
-    labels are left out (counted in `unlabelled`). split "all" keeps everything; "train" |
-    "valid" | "test" take a balanced 80/10/10 split (seed split_seed) over the attributes.
+    labels are left out (counted in `unlabelled`). check=True scans every file first and leaves
+    out the unusable ones (see FaceDataset). split "all" keeps everything; "train" | "valid" |
+    "test" take a balanced 80/10/10 split (seed split_seed) over the attributes of the usable files.
     """
 
     def __init__(self, root: str | Path, size: int = 64, labels: str | None = None,
@@ -264,9 +331,7 @@ class ImageFolder(_FileFaces):
         records = self._records(labels)
         self._apply_labels(records, attributes)
         if check:
-            self._check_headers()
-            if not self.files:
-                raise ValueError(f"none of the images under {root} is readable, e.g. {self.skipped_files[:3]}")
+            self._check_files(str(root))
         self._keep(split_indices(self.labels, self.attribute_names, split, seed=split_seed))
 
     def _records(self, labels: str | None) -> list[dict | None] | None:
@@ -316,61 +381,3 @@ class ImageFolder(_FileFaces):
                         self.unlabelled, len(self.files), self.root)
         self.files = [self.files[i] for i in kept]
         self.attribute_names, self.labels = names, matrix
-
-
-SYNTH_SPLIT_SEED_STRIDE = 1_000_003  # synthfaces "splits" are disjoint seeds: seed + k * stride
-
-
-def build_dataset(name: str, root: str | None = None, size: int = 64, split: str = "train",
-                  background: str = "original", **kw: Any) -> Dataset:
-    """One FaceDataset by name: "synthfaces" | "celeba" | "ffhq" | "folder" | "hub" (root = Hub id or path)."""
-    if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-    if split not in SPLITS and name != "hub":
-        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if name == "synthfaces":
-        from facelab.data.synthfaces import SynthFaces
-        from facelab.data.synthfaces_pairs import SynthFacePairs
-
-        k = SPLIT_NAMES.index(split) if split in SPLIT_NAMES else 0
-        seed = int(kw.pop("seed", 0)) + k * SYNTH_SPLIT_SEED_STRIDE
-        cls = SynthFacePairs if kw.pop("pairs", False) else SynthFaces  # pairs: weak supervision (Ada-GVAE)
-        return cls(size=size, seed=seed, background=background, **kw)
-    if name == "hub":
-        if background != "original":
-            raise ValueError("background variants need a local dataset root: save the Hub dataset as an image "
-                             "folder, run training/prepare_data.py on it and use name='folder'")
-        from facelab.data.hub_dataset import HubDataset
-
-        source = kw.pop("repo_id", root)
-        if source is None:
-            raise ValueError("build_dataset('hub') needs root=<Hub id or local path>")
-        return HubDataset(source, split=split, size=size, **kw)
-    if root is None:
-        raise ValueError(f"build_dataset({name!r}) needs root=<dataset folder>")
-    if name == "celeba":
-        from facelab.data.celeba import CelebA
-
-        return CelebA(root, size=size, split=split, background=background, **kw)
-    if name == "ffhq":
-        from facelab.data.ffhq import FFHQ
-
-        return FFHQ(root, size=size, split=split, background=background, **kw)
-    return ImageFolder(root, size=size, split=split, background=background, **kw)
-
-
-def __getattr__(name: str) -> Any:
-    """CelebA, FFHQ and HubDataset live in their own modules (they import FaceDataset from here)."""
-    if name == "HubDataset":
-        from facelab.data.hub_dataset import HubDataset
-
-        return HubDataset
-    if name == "FFHQ":
-        from facelab.data.ffhq import FFHQ
-
-        return FFHQ
-    if name == "CelebA":
-        from facelab.data.celeba import CelebA
-
-        return CelebA
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from facelab.data.datasets import FaceDataset
+from facelab.data.file_checks import LOAD_ERRORS, classify, reason_of, require_usable
 from facelab.data.transforms import center_crop_resize, is_binary, load_image, to_binary
 
 def _offline_flag() -> str | None:
@@ -82,11 +83,12 @@ class HubDataset(FaceDataset):
 
     attribute_columns=None takes every binary column (bool, 0/1, ±1, 2-class ClassLabel); []
     takes none. Hub ids need the network: offline, the error says how to download first.
+    check=True scans every image cell first and leaves out the unusable ones (see FaceDataset).
     """
 
     def __init__(self, repo_id_or_path: str, split: str = "train", image_column: str = "image",
                  attribute_columns: Sequence[str] | None = None, size: int = 64,
-                 crop: int | None = None, revision: str | None = None) -> None:
+                 crop: int | None = None, revision: str | None = None, check: bool = True) -> None:
         super().__init__(size, crop)
         import datasets
 
@@ -106,12 +108,38 @@ class HubDataset(FaceDataset):
             # undecoded bytes let load_image use JPEG draft decoding and keep decode errors ours
             images = images.cast_column(image_column, datasets.Image(decode=False))
         self._images, self.image_column, self.source = images, image_column, str(repo_id_or_path)
+        self._rows = np.arange(len(ds))  # item -> dataset row (the scan leaves rows out)
+        if check:
+            self._check_cells()
 
     def _name(self, i: int) -> str:
-        return f"{self.source}[{i}]"
+        return f"{self.source}[{self._rows[i]}]"
 
     def _load(self, i: int) -> tuple[Image.Image, np.ndarray | None]:
-        return _cell_image(self._images[i][self.image_column], self.size, self.crop), None
+        return _cell_image(self._images[int(self._rows[i])][self.image_column], self.size, self.crop), None
+
+    def _check_cells(self, chunk: int = 1024) -> None:
+        """Classify every image cell (read a chunk of rows at a time), keep the usable rows."""
+        verdicts: list[str] = []
+        for start in range(0, len(self._rows), chunk):
+            cells = self._images[start:start + chunk][self.image_column]
+            verdicts += [_cell_verdict(c, self.size, self.crop) for c in cells]
+        good = self._scan(verdicts, [self._name(i) for i in range(len(self._rows))], self.source)
+        self._rows, self.labels = self._rows[good], self.labels[good]
+
+
+def _cell_verdict(value: Any, size: int, crop: int | None) -> str:
+    """file_checks.classify of one image cell (bytes/path dict, path, PIL image or array)."""
+    if isinstance(value, dict):
+        value = value["bytes"] if value.get("bytes") is not None else value.get("path")
+        if value is None:
+            return "missing"
+    if isinstance(value, (bytes, str)):
+        return classify(value, size, crop)
+    try:
+        return require_usable(value if isinstance(value, Image.Image) else _array_image(value), size, crop)
+    except LOAD_ERRORS as err:
+        return reason_of(err)
 
 
 def _cell_image(value: Any, size: int, crop: int | None) -> Image.Image:
@@ -124,9 +152,14 @@ def _cell_image(value: Any, size: int, crop: int | None) -> Image.Image:
         raise ValueError("image cell has neither bytes nor path")
     if isinstance(value, str):
         return load_image(value, size, crop)
-    if isinstance(value, Image.Image):
-        return center_crop_resize(value, size, crop)
+    image = value if isinstance(value, Image.Image) else _array_image(value)
+    require_usable(image, size, crop)
+    return center_crop_resize(image, size, crop)
+
+
+def _array_image(value: Any) -> Image.Image:
+    """A uint8 [H,W] or [H,W,C] array cell as a PIL image."""
     arr = np.asarray(value)
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
         raise ValueError(f"image cell of type {type(value).__name__} is not a uint8 image")
-    return center_crop_resize(Image.fromarray(arr), size, crop)
+    return Image.fromarray(arr)

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from facelab.data.background import GREY
+from facelab.data.file_checks import refuse_transparent, require_usable
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _ORIENTATION = 0x0112  # EXIF tag
@@ -106,14 +107,20 @@ def _draft_scale(img: Image.Image, size: int, crop: float | None) -> int:
 
 
 def load_image(path: str | Path | BinaryIO, size: int, crop: float | None = None) -> Image.Image:
-    """Open an image file (path or binary stream), return center_crop_resize of it; raises on broken files."""
+    """Open an image file (path or binary stream), return center_crop_resize of it; raises on broken files.
+
+    Images the data rule refuses (file_checks: degenerate, too small, fully transparent) raise
+    SkippedImage, so a dataset built without its scan still never trains on them.
+    """
     with Image.open(path) as img:
+        require_usable(img, size, crop, loaded=False)  # from the header: no decode for a refused size
         width = img.size[0]
         scale = _draft_scale(img, size, crop)
         if scale > 1:
             # decode at 1/scale (2-3x faster for CelebA, ~4x for 1024px JPEGs), same crop box
             img.draft("RGB", (img.size[0] // scale, img.size[1] // scale))
         img.load()
+        refuse_transparent(img)
         eff_crop = None if crop is None else crop * img.size[0] / width
         return resize_square(to_rgb(img), size, eff_crop)
 
@@ -124,13 +131,6 @@ def load_mask(path: str | Path, size: int, crop: float | None = None) -> np.ndar
         grey = img.convert("L")
     out = resize_square(grey, size, crop, resample=Image.BILINEAR)
     return np.asarray(out, dtype=np.float32) / 255.0
-
-
-def check_header(path: str | Path) -> None:
-    """Cheap readability check at index time: the header parses and the size is non-zero."""
-    with Image.open(path) as img:
-        if img.size[0] < 1 or img.size[1] < 1:
-            raise OSError(f"{path}: empty image ({img.size[0]}x{img.size[1]})")
 
 
 # ---- labels -------------------------------------------------------------------------------

@@ -65,6 +65,11 @@ def _source_name(source: str) -> str:
     return source
 
 
+def _is_asset_name(source: str, assets: str | Path) -> bool:
+    """True for a plain folder name (no path separator) that is not a path here but a folder of assets/."""
+    return "/" not in source and not Path(source).exists() and (Path(assets) / source).is_dir()
+
+
 EARLY_LABEL = "early run — samples are not faces yet"
 
 
@@ -95,8 +100,9 @@ class Entry:
 class BundleCatalog:
     """Bundles by display name, each loaded once on first use; safe to share between request threads."""
 
-    def __init__(self, sources: list[str], device: str = "cpu"):
-        self.sources = list(sources)
+    def __init__(self, sources: list[str], device: str = "cpu", assets: str | Path = ASSETS_DIR):
+        # a bare folder name of assets/ (`--model vae_synthfaces64`) is that folder, not a Hub id
+        self.sources = [str(Path(assets) / s) if _is_asset_name(s, assets) else s for s in sources]
         self.device = device
         self._entries: dict[str, Entry] | None = None
         self._lock = threading.Lock()
@@ -140,6 +146,9 @@ class BundleCatalog:
         entries = {e.name: e for e in self.entries()}
         if not name:
             raise LabError(self.empty_message() if not self.names() else "choose a model first")
+        if name not in entries:  # the folder a bundle came from names it too
+            entries.update({_source_name(e.source): e for e in entries.values()
+                            if _source_name(e.source) not in entries})
         if name not in entries:
             raise LabError(f"no model called {name!r}; available: {', '.join(self.names()) or 'none'}")
         entry = entries[name]

@@ -80,7 +80,7 @@ class FaceLab:
         if self.model_sources is None:
             self.model_sources = default_sources(self.assets_dir)
         self.device = self.device or default_device()
-        self._catalog = BundleCatalog(list(self.model_sources), self.device)
+        self._catalog = BundleCatalog(list(self.model_sources), self.device, self.assets_dir)
 
     # ---- models ------------------------------------------------------------------------
     @property

@@ -34,7 +34,7 @@ PROTOCOL_SEED = 0  # the generated images' seed (and the synthfaces test split's
 def real_images(size: int, background: str, n: int, offset: int = 0, seed: int = PROTOCOL_SEED
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Held-out synthfaces items offset..offset+n−1: images [n,3,S,S] in [-1,1] and attributes [n,A]."""
-    from facelab.data.datasets import build_dataset
+    from facelab.data.build import build_dataset
 
     ds = build_dataset("synthfaces", size=size, split="test", background=background, seed=seed,
                        length=offset + n)

@@ -46,7 +46,7 @@ SOURCES = ("auto", "dataset", "generated")
 def bundle_dataset(bundle: Any, name: str | None = None, root: str | None = None, split: str = "train",
                    n: int | None = None, background: str | None = None) -> Any:
     """The dataset a bundle was trained on (from facelab.json), or another by name, at the model's size."""
-    from facelab.data.datasets import build_dataset
+    from facelab.data.build import build_dataset
 
     data = (bundle.meta.get("run_config") or {}).get("data") or {}
     name = name or bundle.meta.get("dataset") or data.get("name") or "synthfaces"
