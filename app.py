@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import os
 from typing import Any, Callable
 
@@ -61,6 +62,13 @@ def _ui(fn: Callable) -> Callable:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise gr.Error(str(msg)) from err
     return wrapper
+
+
+def _named_params(names: list[str], **keyword_defaults: Any) -> inspect.Signature:
+    """A signature naming each value of a *args handler, so the API shows `temperature_level_0`, not `param_5`."""
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in keyword_defaults.items()]
+    return inspect.Signature(params)
 
 
 def _seed_input(value: int, label: str) -> gr.Number:
@@ -145,6 +153,10 @@ def _build_generate_tab(lab: FaceLab) -> None:
         """n faces from the prior (HVAE: one temperature per level; StyleGAN: truncation ψ)."""
         images = lab.generate(model, n, seed, temperature, list(level_temperatures), psi, progress)
         return [(im, f"seed {int(seed)} · #{i}") for i, im in enumerate(images)]  # seed checked by the lab
+
+    generate.__signature__ = _named_params(["model", "seed", "n", "temperature", "psi",
+                                            *[f"temperature_level_{k}" for k in range(MAX_LEVEL_SLIDERS)]],
+                                           progress=gr.Progress())
 
     model.change(_ui(adapt), model, [temp, level_box, *levels, psi], api_name="generate_options")
     go.click(_ui(generate), [model, seed, n, temp, psi, *levels], gallery, api_name="generate")
@@ -241,14 +253,15 @@ def _build_traversal_tab(lab: FaceLab) -> None:
             gr.Warning(str(err))
             return gr.update(choices=[], value=[])
 
-    def run(model, level, axis, axes, span, steps, start, seed, photo, psi, state, progress=gr.Progress()):
+    def run(model, level, axis, axes, span, steps, start, seed, photo=None, psi=None, state=None,
+            progress=gr.Progress()):
         """Traversal grid (one row per axis) from a seed or an uploaded photo."""
         g, meta = lab.traversal(model, level, axis, axes or [], span, steps, FaceSpec(start, seed, photo), psi, state,
                                 progress)
         shown = lab.photo_face(photo, lab.bundle(model).model.image_size, state)[0] if start == "photo" else None
         return g, meta, shown, f"start: {meta['start']}", state
 
-    def preview(model, photo, state):
+    def preview(model, photo=None, state=None):
         """The uploaded photo as the model will see it, and how the face was found."""
         face, how = lab.photo_face(photo, lab.bundle(model).model.image_size if model else 128, state)
         return face, how, state
@@ -292,12 +305,12 @@ def _build_background_tab(lab: FaceLab) -> None:
     notes = gr.Markdown(label="notes")
     cache = gr.State({})
 
-    def variants(face, seed, photo, state):
+    def variants(face, seed, photo=None, state=None):
         """Original, mask, grey and blur of an example face or an uploaded photo."""
         v = lab.background_variants(face, seed, photo, state)
         return (*[v.images[k] for k in ("original", "mask", "grey", "blur")], f"mask: {v.how}", state)
 
-    def run(face, seed, photo, models, state, progress=gr.Progress()):
+    def run(face, seed, photo=None, models=None, state=None, progress=gr.Progress()):
         """Models trained on different backgrounds compared on the same face."""
         progress(0.1, "masking the face")
         v = lab.background_variants(face, seed, photo, state)
@@ -346,16 +359,17 @@ def _build_morph_tab(lab: FaceLab) -> None:
     edited = gr.Image(label="start · each edit alone · all together", type="pil", format="png")
     cache = gr.State({})
 
-    def run(model, a_from, a_seed, a_photo, b_from, b_seed, b_photo, interpolation, frames, fps, state,
-            progress=gr.Progress()):
+    # None defaults: gradio_client callers may leave the photos (and what has no initial value) out
+    def run(model, a_from, a_seed, a_photo=None, b_from=None, b_seed=None, b_photo=None, interpolation=None,
+            frames=None, fps=None, state=None, progress=gr.Progress()):
         """Morph face A into face B: frame strip, GIF and details."""
         s, path, meta = lab.morph(model, FaceSpec(a_from, a_seed, a_photo),
                                   FaceSpec(b_from, b_seed, b_photo), frames, interpolation, fps,
                                   state, progress)
         return s, path, path, meta, state
 
-    def arith(model, a_from, a_seed, a_photo, level, attribute1, strength1, attribute2, strength2, attribute3,
-              strength3, state):
+    def arith(model, a_from, a_seed, a_photo=None, level=None, attribute1=None, strength1=None, attribute2=None,
+              strength2=None, attribute3=None, strength3=None, state=None):
         """Face A plus strength × attribute direction, each edit alone and all together."""
         pairs = {k: v for k, v in ((attribute1, strength1), (attribute2, strength2),
                                           (attribute3, strength3)) if k}
@@ -499,6 +513,8 @@ def _build_synthfaces_tab(lab: FaceLab) -> None:
         *factors, seed_v, size_v = values
         r = lab.synth_face(dict(zip(synthfaces.FACTOR_NAMES, factors)), seed_v, size_v)
         return r["original"], r["grey"], r["blur"], r["mask"], r["attributes"]
+
+    render.__signature__ = _named_params([*synthfaces.FACTOR_NAMES, "seed", "size"])
 
     def randomise(seed_v):
         """Factors drawn from the prior for a seed."""
