@@ -27,6 +27,7 @@ from facelab.lab import START_SOURCES, FaceLab, FaceSpec  # noqa: E402
 TITLE = "facelab — face generation and latent-space study"
 CONCURRENCY = 2  # CPU Space: two requests at a time keep each one fast
 MAX_LEVEL_SLIDERS = 8
+MORPH_SEEDS = (5, 10)
 AXIS_KINDS = ["latent dimension", "PCA component", "attribute direction"]
 PHOTO_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
 # Gradio hides the message of an error raised before a handler runs (a photo path that was never
@@ -222,7 +223,9 @@ def _build_traversal_tab(lab: FaceLab) -> None:
                                 allow_custom_value=True)
             kind = gr.Radio(AXIS_KINDS, value=AXIS_KINDS[0], label="axis")
             axes = gr.Dropdown(lab.axis_choices(start, None, AXIS_KINDS[0]) if start else [], multiselect=True,
-                               allow_custom_value=True, label="axes (empty = the first 8; ranges like 0-7)")
+                               allow_custom_value=True,
+                               label="axes (empty = the first 8 listed; dimensions are listed by how much they "
+                                     "change the face, most first; ranges like 0-7)")
             span = gr.Slider(0.5, 10.0, value=3.0, step=0.5, label="range ± (units: prior σ / PC σ / direction)")
             steps = gr.Slider(3, 15, value=9, step=1, label="steps")
             source, seed, photo = _face_inputs(lab, "start", 0)
@@ -259,7 +262,8 @@ def _build_traversal_tab(lab: FaceLab) -> None:
         g, meta = lab.traversal(model, level, axis, axes or [], span, steps, FaceSpec(start, seed, photo), psi, state,
                                 progress)
         shown = lab.photo_face(photo, lab.bundle(model).model.image_size, state)[0] if start == "photo" else None
-        return g, meta, shown, f"start: {meta['start']}", state
+        note = f"start: {meta['start']}" + (f"  \n{meta['dimensions']}" if "dimensions" in meta else "")
+        return g, meta, shown, note, state
 
     def preview(model, photo=None, state=None):
         """The uploaded photo as the model will see it, and how the face was found."""
@@ -306,9 +310,9 @@ def _build_background_tab(lab: FaceLab) -> None:
     cache = gr.State({})
 
     def variants(face, seed, photo=None, state=None):
-        """Original, mask, grey and blur of an example face or an uploaded photo."""
-        v = lab.background_variants(face, seed, photo, state)
-        return (*[v.images[k] for k in ("original", "mask", "grey", "blur")], f"mask: {v.how}", state)
+        """Original, mask, grey and blur of an example face or an uploaded photo (offline: the original and why)."""
+        images, note = lab.background_view(face, seed, photo, state)
+        return (*images.values(), note, state)
 
     def run(face, seed, photo=None, models=None, state=None, progress=gr.Progress()):
         """Models trained on different backgrounds compared on the same face."""
@@ -332,8 +336,9 @@ def _build_morph_tab(lab: FaceLab) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             model = _picker(lab)
-            a = _face_inputs(lab, "face A", 1)
-            b = _face_inputs(lab, "face B", 2)
+            # seeds 5 and 10 differ in hair, skin, glasses and background on the shipped models (1 and 2 looked alike)
+            a = _face_inputs(lab, "face A", MORPH_SEEDS[0])
+            b = _face_inputs(lab, "face B", MORPH_SEEDS[1])
             method = gr.Radio(["spherical", "linear"], value="spherical", label="interpolation")
             frames = gr.Slider(limits.FRAMES[0], 32, value=8, step=1, label="frames")
             fps = gr.Slider(limits.FPS[0], 30, value=8, step=1, label="GIF frames per second")

@@ -116,7 +116,9 @@ def test_conditional_sampling_shows_acceptance_and_the_classifiers_verdict(clien
     gallery, summary, table = client.predict("stylegan", ["Male = 1", "Eyeglasses = 0"], 6, 0, "rejection",
                                              "per_level", [], api_name="/conditional")
     assert len(gallery) == 6 and all("Male" in it["caption"] and "Eyeglasses" in it["caption"] for it in gallery)
-    assert "acceptance rate" in summary and "image classifier precision" in summary
+    assert "draws kept" in summary and "image classifier precision" in summary
+    _, moved, _ = client.predict("vae", ["Male = 1"], 4, 0, "nearest", "per_level", [], api_name="/conditional")
+    assert "moved onto the target side" in moved and "draws kept" not in moved
     assert table["headers"] == ["sample", "P(Male)", "P(Eyeglasses)", "all targets met"] and len(table["data"]) == 6
     gallery, summary, _ = client.predict("hvae_grey", ["Male = 1"], 3, 0, "rejection", "cumulative", ["z1"],
                                          api_name="/conditional")

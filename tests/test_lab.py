@@ -418,9 +418,13 @@ def test_background_of_an_uploaded_photo_is_masked_by_rembg(tmp_path, monkeypatc
     assert 0.2 < (mask > 0.5).mean() < 0.8  # the bright disc, not everything or nothing
     assert np.abs(grey[mask < 0.02] - 127).max() <= 2
     assert np.array_equal(grey[mask > 0.999], original[mask > 0.999])
+    offline = FaceLab(model_sources=[], device="cpu", rembg_model="u2net")
     with pytest.raises(LabError, match="cannot mask.*u2net.*missing"):
-        FaceLab(model_sources=[], device="cpu", rembg_model="u2net").background_variants(
-            "photo", photo=Image.fromarray(img))
+        offline.background_variants("photo", photo=Image.fromarray(img))
+    # what the tab shows offline: the photo's crop, no variants, and why (not an error on every image)
+    images, note = offline.background_view("photo", photo=Image.fromarray(img))
+    assert images["original"].size == (256, 256) and images["mask"] is images["grey"] is images["blur"] is None
+    assert "No mask" in note and "u2net" in note
 
 
 def test_photo_for_a_grey_trained_model_gets_its_background_removed(bundles, tmp_path, monkeypatch):
@@ -485,3 +489,21 @@ def test_a_bundle_answers_to_its_assets_folder_name_and_its_display_name(bundles
     assert lab.bundle("tiny_vae_folder") is lab.bundle("tiny64")
     with pytest.raises(LabError, match="no model called 'nope'"):
         lab.bundle("nope")
+
+
+def test_latent_dimensions_are_listed_by_how_much_they_change_the_face(lab):
+    """Issue 23: index order showed rows that never change; the default axes are now the most visible."""
+    from facelab.lab import FaceSpec
+    from facelab.lab.render import GridLayout
+    from facelab.lab.traverse import dimension_effects
+
+    b = lab.bundle("vae")
+    effects = dimension_effects(b, None)
+    listed = [int(i) for i in lab.axis_choices("vae", None, "latent dimension")]
+    assert sorted(listed) == list(range(effects.size))
+    assert list(effects[listed]) == sorted(effects, reverse=True)
+    grid, info = lab.traversal("vae", None, "latent dimension", [], 2.0, 3, FaceSpec("seed", 0))
+    assert info["axes"] == [f"z[{i}]" for i in listed[:8]] and "change it visibly" in info["dimensions"]
+    layout = GridLayout.from_dict(info)
+    first, last = (_arr(grid.crop(layout.box(r, 0))) - _arr(grid.crop(layout.box(r, 2))) for r in (0, info["rows"] - 1))
+    assert np.abs(first).mean() >= np.abs(last).mean()  # the top row moves the face at least as much as the last

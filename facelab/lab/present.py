@@ -29,12 +29,12 @@ def conditional_report(out: Conditioned, method: str, variant: str | None,
         else:
             captions.append(f"probes: {'✓' if out.satisfied[i] else '✗'}")
             rows.append([i, *["" for _ in names], "yes" if out.satisfied[i] else "no"])
-    rates = ", ".join(f"{k}: {v:.1%}" for k, v in out.acceptance_rate.items())
     prec = precision(out)
     lines = [f"**targets**: {', '.join(f'{a} = {v}' for a, v in out.targets.items())}",
-             f"**method**: {method}" + (f", {variant.replace('_', '-')} classifiers" if variant else "")
+             f"**method**: {'conditional VAE' if method == 'cvae' else method}"
+             + (f", {variant.replace('_', '-')} classifiers" if variant else "")
              + (f", constrained levels {', '.join(levels)}" if levels else ""),
-             f"**acceptance rate**: {rates}",
+             _method_line(out, method),
              f"**probes satisfied**: {out.satisfied.mean():.0%} of samples"]
     if prec is not None:
         lines.append("**image classifier precision**: " + ", ".join(f"{a} {p:.0%}" for a, p in prec.items()))
@@ -43,6 +43,17 @@ def conditional_report(out: Conditioned, method: str, variant: str | None,
     return {"images": to_pil(out.images), "captions": captions, "summary": "  \n".join(lines),
             "headers": ["sample", *verdict_head, "all targets met"], "rows": rows,
             "acceptance_rate": dict(out.acceptance_rate), "precision": prec}
+
+
+def _method_line(out: Conditioned, method: str) -> str:
+    """What the method did, in its own terms: draws kept (rejection), faces moved (shift, nearest)."""
+    per_level = lambda f: ", ".join(f"{k}: {f(v):.0%}" for k, v in out.acceptance_rate.items())  # noqa: E731
+    if method == "cvae":
+        return "**conditioning**: the targets are the decoder's inputs; no draw is rejected or moved"
+    if method == "rejection":
+        return f"**draws kept** (met the targets as drawn): {per_level(lambda v: v)}"
+    return (f"**moved onto the target side**: {per_level(lambda v: 1 - v)} of the drawn faces "
+            f"(the rest already met the targets as drawn)")
 
 
 def _meets(p: float, target: int) -> bool:

@@ -266,7 +266,8 @@ class FaceLab:
         (progress or _noop)(0.0, f"sampling under {goals}")
         out = sample(b, goals, n, s, method, variant, levels, self.classifier(b))
         hvae = b.model.kind == "hvae"  # only the HVAE has per-level vs cumulative classifiers and levels
-        return conditional_report(out, method, variant if hvae else None, levels if hvae else None)
+        shown = "cvae" if b.model.kind == "cvae" else method  # a CVAE ignores the method: it is conditioned
+        return conditional_report(out, shown, variant if hvae else None, levels if hvae else None)
 
     # ---- traversal -----------------------------------------------------------------------
     def axis_choices(self, name: str | None, level: str | None, kind: str) -> list[str]:
@@ -280,7 +281,7 @@ class FaceLab:
                   progress: ProgressFn | None = None) -> tuple[Image.Image, dict[str, Any]]:
         """Seed 001's traversal grid: one row per axis, columns from -span to +span."""
         from facelab.lab.present import traversal_figure
-        from facelab.lab.traverse import make_axes, offsets, traverse
+        from facelab.lab.traverse import AXIS_KINDS, dimension_order, make_axes, offsets, traverse
 
         b = self.bundle(name)
         chosen = make_axes(b, level, kind, axes)
@@ -290,7 +291,10 @@ class FaceLab:
         start, how = self.face_code(b, face, psi=psi, cache=cache)
         (progress or _noop)(0.4, f"decoding {len(chosen)}×{int(steps)} faces")
         images = traverse(b, start, level, chosen, span, steps)
-        return traversal_figure(images, chosen, span, steps, how)
+        grid, meta = traversal_figure(images, chosen, span, steps, how)
+        if kind == AXIS_KINDS[0]:
+            meta["dimensions"] = dimension_order(b, level)[1]
+        return grid, meta
 
     # ---- morphing and arithmetic -----------------------------------------------------------
     def morph(self, name: str | None, a: FaceSpec, b_face: FaceSpec, frames: int = 8, method: str = "spherical",
@@ -359,6 +363,23 @@ class FaceLab:
         if cache is not None:
             cache[key] = out
         return out
+
+    def background_view(self, source: str, example_seed: int = 0, photo: Any = None,
+                        cache: dict | None = None) -> tuple[dict[str, Image.Image | None], str]:
+        """The Background tab's four images (original, mask, grey, blur) and a note. A photo that cannot
+        be masked (no rembg model offline) still shows its crop, with the reason where the note goes."""
+        from facelab.lab.background import WORK_SIZE
+
+        keys = ("original", "mask", "grey", "blur")
+        try:
+            v = self.background_variants(source, example_seed, photo, cache)
+        except LabError as err:
+            if source != "photo" or photo is None:
+                raise
+            face, how = self.photo_face(photo, WORK_SIZE, cache)
+            return ({k: face if k == "original" else None for k in keys},
+                    f"{how}. No mask, so no grey or blurred variant: {err}")
+        return {k: v.images.get(k) for k in keys}, f"mask: {v.how}"
 
     def background_compare(self, names: Sequence[str], variants: Any) -> dict[str, Any]:
         """Reconstructions, PCA curves, background share and metric table for models trained on each variant."""
