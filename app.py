@@ -34,7 +34,21 @@ PHOTO_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"
 # uploaded, say) unless show_error is on; every handler's own errors are gr.Error already (_ui).
 LAUNCH_OPTIONS = {"show_error": True}
 PHOTO_NOTE = ("Photos: JPEG/PNG/WebP (any mode, EXIF rotation applied); the face is found, cropped and "
-              "centred before encoding — the preview says how.")
+              "centred before encoding — the preview says how. **The shipped models learned synthetic faces "
+              "only**, so a real photo comes back as the nearest cartoon face, not a likeness (a domain gap, "
+              "not a bug): for real faces, start the app with a model trained on them, e.g. "
+              "`python app.py --model user/celeba-vae` (any bundle folder or Hub id; `training/train.py "
+              "--set data.name=celeba data.root=...` makes one).")
+INTRO = ("**facelab** is a research space for face generation and latent-space study: variational autoencoders "
+         "(VAE, β-VAE, conditional and hierarchical VAEs), DCGAN and StyleGAN, with probes that read attributes "
+         "out of their latents. The shipped models were trained on this CPU on facelab's **synthetic faces** "
+         "(procedural cartoons with known factors, 32 and 64 px; see *Synthetic faces*) on original or "
+         "grey backgrounds. **Generate** draws faces; **Conditional sampling** asks for attributes; **Latent "
+         "traversal** walks one latent direction; **Background** compares models trained with and without "
+         "backgrounds; **Morphing** blends two faces and adds attributes; **Style mixing** swaps StyleGAN "
+         "layers; **Results** shows each model's measurements and the five studies facelab redoes "
+         "(RESULTS.md; speed in BENCHMARKS.md). Small models' images are shown enlarged with nearest-neighbour "
+         "upscaling, so their own pixels stay visible.")
 
 
 def _as_files(value: Any) -> Any:
@@ -136,7 +150,8 @@ def _build_generate_tab(lab: FaceLab) -> None:
             psi = gr.Slider(*limits.PSI, value=1.0, step=0.05, label="truncation ψ", visible=kind == "stylegan")
             go = gr.Button("Generate", variant="primary")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="samples", columns=8, format="png", buttons=["download", "fullscreen"])
+            gallery = gr.Gallery(label="samples (#k: the k-th face of this seed)", columns=8, format="png",
+                                 buttons=["download", "fullscreen"])
             gr.Markdown("The same seed and number of samples give the same faces. In the other tabs, "
                         "“seed *s*” is the face made here with seed *s* and 1 sample.")
 
@@ -153,7 +168,7 @@ def _build_generate_tab(lab: FaceLab) -> None:
     def generate(model, seed, n, temperature, psi, *level_temperatures, progress=gr.Progress()):
         """n faces from the prior (HVAE: one temperature per level; StyleGAN: truncation ψ)."""
         images = lab.generate(model, n, seed, temperature, list(level_temperatures), psi, progress)
-        return [(im, f"seed {int(seed)} · #{i}") for i, im in enumerate(images)]  # seed checked by the lab
+        return [(im, f"#{i}") for i, im in enumerate(images)]  # short: a caption sits over its thumbnail
 
     generate.__signature__ = _named_params(["model", "seed", "n", "temperature", "psi",
                                             *[f"temperature_level_{k}" for k in range(MAX_LEVEL_SLIDERS)]],
@@ -188,10 +203,11 @@ def _build_conditional_tab(lab: FaceLab) -> None:
                                       label="HVAE levels constrained (none = all)")
             go = gr.Button("Sample", variant="primary")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="samples (caption: classifier verdict)", columns=8, format="png",
+            gallery = gr.Gallery(label="samples (#k ✓: the classifier says every target is met; numbers below)",
+                                 columns=8, format="png",
                                  buttons=["download", "fullscreen"])
             summary = gr.Markdown()
-            table = gr.Dataframe(label="verdict per sample", interactive=False)
+            table = gr.Dataframe(headers=["sample", "all targets met"], label="verdict per sample", interactive=False)
 
     def adapt(model):
         """Show the controls that apply to the chosen model."""
@@ -232,7 +248,7 @@ def _build_traversal_tab(lab: FaceLab) -> None:
             psi = gr.Slider(*limits.PSI, value=1.0, step=0.05, label="truncation ψ (StyleGAN)")
             go = gr.Button("Traverse", variant="primary")
         with gr.Column(scale=3):
-            grid = gr.Image(label="traversal: one row per axis", type="pil", format="png",
+            grid = gr.Image(label="traversal: one row per axis", show_label=False, type="pil", format="png",
                             buttons=["download", "fullscreen"])
             with gr.Row():
                 face = gr.Image(label="start photo, as the model sees it", type="pil", format="png", height=160)
@@ -301,11 +317,12 @@ def _build_background_tab(lab: FaceLab) -> None:
                              allow_custom_value=True,
                              label="models to compare (e.g. trained on original vs grey backgrounds)", scale=3)
         compare = gr.Button("Compare models", scale=1)
-    recon = gr.Image(label="each model: its background variant → its reconstruction", type="pil", format="png")
+    recon = gr.Image(label="each model: its background variant → its reconstruction", show_label=False, type="pil",
+                     format="png")
     with gr.Row():
         pca = gr.Plot(label="PCA explained variance", show_label=False)
         share = gr.Plot(label="background share of latent variance", show_label=False)
-    table = gr.Dataframe(label="metrics", interactive=False)
+    table = gr.Dataframe(headers=["model"], label="metrics", interactive=False)
     notes = gr.Markdown(label="notes")
     cache = gr.State({})
 
@@ -344,9 +361,9 @@ def _build_morph_tab(lab: FaceLab) -> None:
             fps = gr.Slider(limits.FPS[0], 30, value=8, step=1, label="GIF frames per second")
             go = gr.Button("Morph", variant="primary")
         with gr.Column(scale=3):
-            strip = gr.Image(label="frames", type="pil", format="png", buttons=["download"])
+            strip = gr.Image(label="frames", show_label=False, type="pil", format="png", buttons=["download"])
             with gr.Row():
-                gif = gr.Image(label="animation", type="filepath", height=200)
+                gif = gr.Image(label="animation", type="filepath", height=220)
                 with gr.Column():
                     gif_file = gr.File(label="GIF download")
                     with gr.Accordion("details", open=False):
@@ -361,7 +378,8 @@ def _build_morph_tab(lab: FaceLab) -> None:
                                      label="attribute", allow_custom_value=True))
             terms.append(gr.Slider(*limits.STRENGTH, value=s, step=0.25, label="strength"))
         edit = gr.Button("Apply", variant="primary")
-    edited = gr.Image(label="start · each edit alone · all together", type="pil", format="png")
+    edited = gr.Image(label="start · each edit alone · all together", show_label=False, type="pil", format="png",
+                      height=220)
     cache = gr.State({})
 
     # None defaults: gradio_client callers may leave the photos (and what has no initial value) out
@@ -411,6 +429,7 @@ def _build_style_tab(lab: FaceLab) -> None:
             go = gr.Button("Mix", variant="primary")
         with gr.Column(scale=3):
             grid = gr.Image(label="style mixing: row faces with the chosen layers' styles from the column faces",
+                            show_label=False,
                             type="pil", format="png", buttons=["download", "fullscreen"])
             with gr.Accordion("grid details", open=False):
                 info = gr.JSON(label="grid")
@@ -435,11 +454,12 @@ def _build_results_tab(lab: FaceLab) -> None:
         show = gr.Button("Show results", variant="primary")
     summary = gr.Markdown()
     with gr.Row():
-        samples = gr.Image(label="samples.png", type="filepath")
+        samples = gr.Image(label="samples.png", type="filepath", height=520, buttons=["download", "fullscreen"])
         with gr.Column():
             fid = gr.Markdown()
             dis = gr.Markdown()
-    probes = gr.Markdown()
+    with gr.Accordion("Probe accuracy per attribute (one table per latent level and probe)", open=False):
+        probes = gr.Markdown()
     with gr.Row():
         spectrum = gr.Plot(label="PCA spectrum", show_label=False)
         curves = gr.Plot(label="training curves", show_label=False)
@@ -543,6 +563,7 @@ def build_demo(lab: FaceLab) -> gr.Blocks:
     lab.load()
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")
+        gr.Markdown(INTRO)
         _build_models_panel(lab)
         for label, build in TABS:
             with gr.Tab(label):

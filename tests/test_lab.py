@@ -328,7 +328,9 @@ def test_conditional_sampling_per_model_kind(lab):
     out = lab.conditional("stylegan", ["Male = 1"], 6, 0)
     assert len(out["images"]) == 6 and set(out["acceptance_rate"]) == {"w"}
     assert 0 < out["acceptance_rate"]["w"] <= 1
-    assert all(c.startswith("Male ") for c in out["captions"])  # the classifier's verdict
+    # the classifier's verdict, short (the probabilities are in the rows): ✓ exactly where the row says yes
+    assert [c[-1] for c in out["captions"]] == ["✓" if r[-1] == "yes" else "✗" for r in out["rows"]]
+    assert [c.split()[0] for c in out["captions"]] == [f"#{i}" for i in range(6)]
     assert out["precision"] is not None and out["headers"] == ["sample", "P(Male)", "all targets met"]
     hv = lab.conditional("hvae_grey", {"Male": 1}, 4, 0, "rejection", "cumulative", ["z2"])
     assert set(hv["acceptance_rate"]) == {"z2"}
@@ -507,3 +509,10 @@ def test_latent_dimensions_are_listed_by_how_much_they_change_the_face(lab):
     layout = GridLayout.from_dict(info)
     first, last = (_arr(grid.crop(layout.box(r, 0))) - _arr(grid.crop(layout.box(r, 2))) for r in (0, info["rows"] - 1))
     assert np.abs(first).mean() >= np.abs(last).mean()  # the top row moves the face at least as much as the last
+
+
+def test_a_zero_spread_is_not_printed_as_a_number():
+    from facelab.lab.results import metrics_markdown
+
+    text = metrics_markdown({"kid_std": 3.35e-16, "kid_1000_std": 0.002, "fid": 12.5}, "FID", "none")
+    assert "3.35e-16" not in text and "no spread" in text and "| kid_1000_std | 0.002 |" in text

@@ -23,11 +23,12 @@ def conditional_report(out: Conditioned, method: str, variant: str | None,
         if out.verdict is not None:
             probs = out.verdict[i]
             marks = [_meets(p, out.targets[a]) for a, p in zip(names, probs)]
-            captions.append(" · ".join(f"{a} {p:.2f} {'✓' if m else '✗'}" for a, p, m in zip(names, probs, marks)))
+            # short: a caption sits over its thumbnail; the probabilities are in the verdict table
+            captions.append(f"#{i} {'✓' if all(marks) else '✗'}")
             rows.append([i, *[round(float(p), 3) if np.isfinite(p) else None for p in probs],
                          "yes" if all(marks) else "no"])
         else:
-            captions.append(f"probes: {'✓' if out.satisfied[i] else '✗'}")
+            captions.append(f"#{i} {'✓' if out.satisfied[i] else '✗'} (probes)")
             rows.append([i, *["" for _ in names], "yes" if out.satisfied[i] else "no"])
     prec = precision(out)
     lines = [f"**targets**: {', '.join(f'{a} = {v}' for a, v in out.targets.items())}",

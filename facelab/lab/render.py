@@ -9,9 +9,11 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-MIN_CELL = 64  # small models' faces are upscaled (nearest) to at least this many pixels per cell
+# small models' faces are upscaled (nearest: the model's own pixels, unsmoothed) to at least this many
+# pixels per cell: at 64 the app showed morph frames and edits too small to see and cut their labels
+MIN_CELL = 128
 PAD = 2
-LABEL_W = 96
+LABEL_W = 168  # fits "vae32_original (grey)" and "Bags_Under_Eyes"
 HEADER_H = 18
 
 

@@ -64,11 +64,19 @@ def _fmt(v: float) -> str:
     return "—" if math.isnan(v) else (f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}")
 
 
+def _shown(key: str, v: float) -> str:
+    """A metric as the tables show it: a spread of ~0 (older bundles' KID std over subsets that were the
+    whole set) is no spread at all, so it reads "— (no spread: n too small)", not 3e-16."""
+    if key.endswith("_std") and abs(v) < 1e-9:
+        return "— (no spread: n too small)"
+    return _fmt(v)
+
+
 def metrics_markdown(values: dict[str, float], title: str, empty: str) -> str:
     """A two-column markdown table, or the empty message."""
     if not values:
         return f"**{title}**: {empty}"
-    rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in sorted(values.items()))
+    rows = "\n".join(f"| {k} | {_shown(k, v)} |" for k, v in sorted(values.items()))
     return f"**{title}**\n\n| metric | value |\n|---|---:|\n{rows}"
 
 
