@@ -223,7 +223,8 @@ def test_a_nan_verdict_never_counts_as_meeting_the_target():
                       targets={"Male": 0}, verdict=np.array([[np.nan], [0.1], [np.inf]]))
     assert precision(out) == {"Male": pytest.approx(1 / 3)}
     report = conditional_report(out, "nearest", None, None)
-    assert report["captions"] == ["Male nan ✗", "Male 0.10 ✓", "Male inf ✗"]
+    assert report["captions"] == ["#0 ✗", "#1 ✓", "#2 ✗"]
+    assert [r[1] for r in report["rows"]] == [None, 0.1, None]  # non-finite probabilities shown as none
     assert [r[-1] for r in report["rows"]] == ["no", "yes", "no"]
 
 
