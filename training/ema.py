@@ -18,7 +18,7 @@ from typing import Iterator
 import torch
 from diffusers.training_utils import EMAModel
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 EMA_FILE = "ema.safetensors"
 
@@ -59,14 +59,15 @@ class WeightAverage:
         if not path.is_file():
             self.ema = EMAModel(self.model.parameters(), decay=self.decay)
             return False
-        tensors = load_file(str(path))
         shadow = self.ema.shadow_params
+        with safe_open(str(path), framework="pt") as f:  # tensors and step count in one read
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            step = int((f.metadata() or {}).get("optimization_step", 0))
         if len(tensors) != len(shadow) or any(tensors[f"p{i}"].shape != s.shape for i, s in enumerate(shadow)):
             raise ValueError(f"{path} does not match this model's parameters")
         for i, s in enumerate(shadow):
             s.copy_(tensors[f"p{i}"].to(s.device, s.dtype))
-        with safe_open(str(path), framework="pt") as f:
-            self.ema.optimization_step = int(f.metadata().get("optimization_step", 0))
+        self.ema.optimization_step = step
         return True
 
 
