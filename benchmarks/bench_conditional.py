@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/bench_conditional.py assets/vae_synthfaces64 --judge runs/judge64 \
         --methods rejection,shift:1,shift:2 --n 200
-    .venv/bin/python benchmarks/bench_conditional.py assets/cvae_synthfaces64 --judge runs/judge64 --methods cvae
+    .venv/bin/python benchmarks/bench_conditional.py assets/cvae_synthfaces64 --judge runs/judge64 \
+        --methods cvae,cvae:1.5,cvae_filter,cvae_filter:1.5
 
 For every attribute whose prevalence among synthfaces faces is at least --min-prevalence, asks the
 bundle's conditional sampler (facelab.probes.conditional) for --n faces with that attribute present
@@ -15,6 +16,11 @@ the probes' labels: train a second classifier with another seed (which also draw
 
 Prints a markdown table: attribute, prevalence, then per method the judged precision for target 1
 / target 0, the acceptance rate, and a last row with the minimum over attributes.
+
+CVAE methods (facelab.models.cvae_sampling): `cvae[:s]` decodes prior z with the targeted input set to
+s (1 - s for target 0; default 1, the plain condition); `cvae_filter[:s]` also keeps only the faces
+the --filter classifier (default: the shipped one, not the judge) puts on the target's side with
+probability ≥ --confidence.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ if str(ROOT) not in sys.path:
 from facelab.data.synthfaces import ATTRIBUTE_NAMES, SynthFaces, attributes_from_factors, sample_attributes  # noqa: E402
 from facelab.hub import load_bundle  # noqa: E402
 from facelab.models.classifier import load_attribute_classifier  # noqa: E402
+from facelab.models.cvae_sampling import sample_cvae  # noqa: E402
 from facelab.probes.conditional import ConditionalResult, conditional_sample, precision  # noqa: E402
 
 
@@ -44,29 +51,35 @@ def prevalence(n: int = 20_000, seed: int = 0) -> dict[str, float]:
 
 
 def parse_method(spec: str) -> tuple[str, float | None]:
-    """'rejection', 'rejection:0.5', 'shift:2', 'nearest:2' or 'cvae' → (method, margin or None for the default)."""
+    """'rejection:0.5', 'shift:2', 'nearest:2', 'cvae:1.5', 'cvae_filter' → (method, margin/strength or None)."""
     name, _, margin = spec.partition(":")
-    if name not in ("rejection", "shift", "nearest", "cvae"):
-        raise SystemExit(f"unknown method {spec!r}: use rejection[:margin], shift[:margin], nearest[:margin] or cvae")
+    if name not in ("rejection", "shift", "nearest", "cvae", "cvae_filter"):
+        raise SystemExit(f"unknown method {spec!r}: use rejection[:margin], shift[:margin], nearest[:margin], "
+                         "cvae[:strength] or cvae_filter[:strength]")
     return name, float(margin) if margin else None
 
 
 def draw(bundle, method: str, margin: float | None, attribute: str, target: int, n: int, seed: int,
-         variant: str, temperature: float) -> tuple[ConditionalResult, float]:
+         variant: str, temperature: float, filter_classifier=None,
+         confidence: float = 0.9) -> tuple[ConditionalResult, float]:
     """n faces meant to have attribute = target, and the draws' acceptance rate.
 
-    cvae: the conditional VAE decodes prior z with the target in its condition; the other
-    attributes are drawn from the synthfaces prior given the target, every draw is accepted.
+    cvae / cvae_filter: the conditional VAE decodes prior z with the (strengthened) target in its
+    condition; the other attributes are drawn from the synthfaces prior given the target.
     """
     g = torch.Generator().manual_seed(seed)
-    if method == "cvae":
+    if method in ("cvae", "cvae_filter"):
         if bundle.model.kind != "cvae":
-            raise SystemExit(f"method cvae needs a conditional VAE bundle, got {bundle.model.kind}")
-        attrs = torch.as_tensor(sample_attributes(np.random.default_rng(seed), n, {attribute: target}))
-        images = bundle.model.sample(n, temperature=temperature, generator=g, attributes=attrs)
-        res = ConditionalResult(images.float().cpu(), [], ["z"], {"z": 1.0}, {"z": n}, {attribute: target},
-                                np.ones(n, bool))
-        return res, 1.0
+            raise SystemExit(f"method {method} needs a conditional VAE bundle, got {bundle.model.kind}")
+        rng = np.random.default_rng(seed)
+        got = sample_cvae(bundle.model, lambda k: torch.as_tensor(sample_attributes(rng, k, {attribute: target})),
+                          {attribute: target}, n, strength=margin or 1.0, temperature=temperature, generator=g,
+                          classifier=filter_classifier if method == "cvae_filter" else None,
+                          confidence=confidence)
+        k = len(got.images)
+        res = ConditionalResult(got.images.float().cpu(), [], ["z"], {"z": got.acceptance_rate}, {"z": k},
+                                {attribute: target}, np.ones(k, bool))
+        return res, got.acceptance_rate
     kw = {"variant": variant} if bundle.model.kind == "hvae" else {}
     res = conditional_sample(bundle, {attribute: target}, n, method=method, margin=margin, generator=g,
                              temperature=temperature, **kw)
@@ -75,9 +88,11 @@ def draw(bundle, method: str, margin: float | None, attribute: str, target: int,
 
 def run(bundle_path: str, judge_path: str, methods: list[str], n: int, min_prev: float,
         seed: int, only: list[str] | None = None, variant: str = "per_level",
-        temperature: float = 1.0) -> list[list[str]]:
+        temperature: float = 1.0, filter_path: str | None = str(ROOT / "assets" / "attribute_classifier"),
+        confidence: float = 0.9) -> list[list[str]]:
     """The table rows: one per attribute, then the minimum and the mean cost per accepted face."""
     bundle, judge = load_bundle(bundle_path), load_attribute_classifier(judge_path)
+    filt = load_attribute_classifier(filter_path) if filter_path and any("cvae_filter" in m for m in methods) else None
     prev = prevalence()
     rows, worst = [], {m: 1.0 for m in methods}
     cost = {m: [0.0, 0] for m in methods}  # seconds, accepted faces
@@ -94,7 +109,7 @@ def run(bundle_path: str, judge_path: str, methods: list[str], n: int, min_prev:
                     cells.append("—")
                     continue
                 t0 = time.perf_counter()
-                res, rate = draw(bundle, method, margin, a, target, n, seed, variant, temperature)
+                res, rate = draw(bundle, method, margin, a, target, n, seed, variant, temperature, filt, confidence)
                 cost[spec][0] += time.perf_counter() - t0
                 cost[spec][1] += len(res.images)
                 p = precision(res, judge)[a]
@@ -119,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-prevalence", type=float, default=0.10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0, help="prior temperature of the draws")
+    p.add_argument("--filter", default=str(ROOT / "assets" / "attribute_classifier"),
+                   help="cvae_filter: the image classifier that accepts faces (keep it other than --judge)")
+    p.add_argument("--confidence", type=float, default=0.9, help="cvae_filter: probability a face must reach")
     p.add_argument("--attributes", help="comma-separated subset (default: every attribute above the floor)")
     p.add_argument("--variant", default="per_level", choices=("per_level", "cumulative"),
                    help="HVAE: which level classifiers judge each level (seed 000's variants 1 and 2)")
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     only = [a for a in (args.attributes or "").split(",") if a]
     rows = run(args.bundle, args.judge, methods, args.n, args.min_prevalence, args.seed, only, args.variant,
-               args.temperature)
+               args.temperature, args.filter, args.confidence)
     for row in rows[-2:]:
         print("|", " | ".join(row), "|")
     print(f"\n{time.time() - t0:.0f} s")

@@ -138,6 +138,11 @@ def model_card(meta: dict[str, Any]) -> str:
     if losses:
         parts += ["## Final losses\n", "Mean over the last logging interval, averaged across processes.\n",
                   _table(sorted(losses.items())) + "\n"]
+    prior = meta.get("latent_prior") or {}
+    if prior:
+        parts += ["## Conditional prior\n", "`sample` draws z from p(z | attributes) = N(W a + b, L Lᵀ), fitted to "
+                  f"the posteriors of {prior.get('n')} training faces after training "
+                  f"(`{prior.get('command')}`; facelab.models.latent_prior), not from N(0, I).\n"]
     metrics = meta.get("metrics") or {}
     if metrics:
         parts += ["## Metrics\n", _table(sorted(metrics.items())) + "\n"]

@@ -335,7 +335,9 @@ def test_conditional_sampling_per_model_kind(lab):
     hv = lab.conditional("hvae_grey", {"Male": 1}, 4, 0, "rejection", "cumulative", ["z2"])
     assert set(hv["acceptance_rate"]) == {"z2"}
     cv = lab.conditional("cvae", ["Eyeglasses = 1"], 3, 0)
-    assert cv["acceptance_rate"] == {"z": 1.0} and "conditional VAE" in cv["summary"]
+    assert len(cv["images"]) == 3 and "conditional VAE" in cv["summary"] and "strength 1.5" in cv["summary"]
+    # the tiny untrained CVAE's faces rarely pass the classifier: the rest are filled with plain draws, said so
+    assert 0.0 <= cv["acceptance_rate"]["z"] < 1.0 and "unfiltered draws" in cv["summary"]
     nb = lab.conditional("vae", ["Brown_Hair = 1"], 4, 0, "nearest")
     assert len(nb["images"]) == 4 and "Black_Hair" in nb["summary"] and "held absent" in nb["summary"]
 

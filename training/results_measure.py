@@ -339,7 +339,7 @@ def measure_conditional(folder: str, judge: str, methods: list[str], n: int, tem
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     rows = bench.run(folder, judge, methods, n, min_prevalence, seed, None, variant, temperature)
-    keys = [m.replace(":", "_margin") for m in methods]
+    keys = [m.replace(":", "_strength" if m.startswith("cvae") else "_margin") for m in methods]
     attributes = []
     for row in rows[:-2]:  # the last two rows are the minimum and the cost per accepted face
         entry: dict[str, Any] = {"attribute": row[0], "prevalence": float(row[1])}
@@ -364,6 +364,11 @@ def measure_conditional(folder: str, judge: str, methods: list[str], n: int, tem
 # ---------------------------------------------------------------- command line
 
 MEASUREMENTS: dict[str, Callable[[Path], None]] = {}
+LATENT_SIZES = (32, 64, 256)
+LATENT_SIZE_CMD = ("python training/train.py --config training/configs/vae_synthfaces64.yaml --set "
+                   "model.params.latent_dim=N train.max_steps=3000 train.output_dir=runs/vae64_zN; "
+                   "python training/evaluate.py runs/vae64_zN/bundle --no-fid --quick; "
+                   "python training/fid_protocol.py runs/vae64_zN/bundle --write")
 
 
 def _register(name: str) -> Callable[[Callable[[Path], None]], Callable[[Path], None]]:
@@ -416,6 +421,22 @@ def _coverage(out: Path) -> None:
           "mode-collapse check: precision/recall/density/coverage (k = 5) and median nearest-neighbour "
           "distances, 1,000 samples (seed 0, temperature 1) vs 1,000 held-out faces, attribute-classifier "
           "features; attribute prevalence judged by the classifier", measure_coverage(), out)
+
+
+@_register("latent_size")
+def _latent_size(out: Path) -> None:
+    rows = []
+    for n in LATENT_SIZES:
+        folder = ROOT / "runs" / f"vae64_z{n}" / "bundle"
+        meta = json.loads((folder / "facelab.json").read_text())
+        m = json.loads((folder / "metrics.json").read_text())["metrics"]
+        rows.append({"latent_dim": n, "recon_mse": m.get("recon_mse"), "fid": m.get("fid_1000"),
+                     "kid": m.get("kid_1000"), "active_dims": m.get("factor_vae_active_dims"),
+                     "steps": (meta.get("training") or {}).get("steps")})
+    write("latent_size", "python training/results_measure.py latent_size",
+          f"VAE latent size at 64 px, same preset and steps ({LATENT_SIZE_CMD}): held-out reconstruction MSE "
+          "(training/evaluate.py), FID/KID at the shared protocol (1,000 vs 1,000), FactorVAE active dimensions",
+          {"rows": rows}, out)
 
 
 @_register("curves")

@@ -335,10 +335,10 @@ def seed004_latent_size(inp: Inputs, seed: dict[str, Any]) -> str:
             f"VAE latent size {dims or 'study'} at {plain(plan.get('resolution'))} px",
             f"one training of ≈ {plain(plan.get('cpu_hours_each'))} CPU hour each, not run beside the trainings "
             f"in progress (`{plan.get('command', '')}`); {plan.get('fills', '')} fills this table")
-    rows = [[plain(r.get("latent_dim")), num(r.get("recon_mse"), 4), num(r.get("fid"), 1), num(r.get("kid"), 4),
-             plain(r.get("active_dims"))] for r in st.get("rows", [])]
-    return "\n\n".join([said, f"facelab (`{st.get('command', '')}`):",
-                        md_table(["latent dim", "recon MSE", "FID", "KID", "active dims"], rows)])
+    rows = [[plain(r.get("latent_dim")), count(r.get("steps")), num(r.get("recon_mse"), 4), num(r.get("fid"), 1),
+             num(r.get("kid"), 4), plain(r.get("active_dims"))] for r in st.get("rows", [])]
+    return "\n\n".join([said, f"facelab ({st.get('measured', '')}; `{st.get('command', '')}`):",
+                        md_table(["latent dim", "steps", "held-out recon MSE", "FID", "KID", "active dims"], rows)])
 
 
 def seed004(inp: Inputs, page: Page) -> str:

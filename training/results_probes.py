@@ -166,7 +166,8 @@ def seed000_precision(inp: Inputs, seed: dict[str, Any]) -> str:
     parts = [f"**Conditional sampling precision.** Seed: {plain(prec.get('accepted'))} of {plain(prec.get('of'))} "
              f"generated faces have the asked gender ({prec.get('cite', '')})."]
     # full tables first, then the studies that only kept a summary
-    studies = [s for s in inp.studies("conditional_") if inp.current(s) is not None]  # stale ones are not shown
+    studies = [s for s in inp.studies("conditional_") if inp.current(s) is not None  # stale ones are not shown
+               and s.get("kind") != "cvae"]  # seed 001's model: in its section
     for study in sorted(studies, key=lambda s: (not s.get("protocol"), s.get("bundle", ""))):
         b = inp.current(study)
         label = f"`{study.get('bundle')}`" + (" (early run)" if b.early else "")
@@ -288,9 +289,14 @@ def seed001_cvae(inp: Inputs) -> str:
             ["conditional attribute accuracy (judged)", num(cvae.metric("conditional_attribute_accuracy"))]]
     per = ((cvae.metrics.get("details") or {}).get("attributes") or {}).get("conditional_attribute_accuracy") or {}
     table = md_table(["attribute", "judged accuracy of conditioned samples"], [[a, num(v)] for a, v in per.items()])
+    studies = [s for s in inp.studies("conditional_") if s.get("kind") == "cvae" and inp.current(s) is cvae]
+    judged = []
+    for study in studies:
+        judged += [f"Conditional generation judged by an independent classifier ({_study_protocol(study)}); "
+                   f"`{study.get('command', '')}`:", conditional_table(study)]
     return "\n\n".join(p for p in [
         f"**CVAE** `{cvae.name}`" + (" (early run)" if cvae.early else "") + ":",
-        md_table(["metric", "value"], rows), table if per else ""] if p)
+        md_table(["metric", "value"], rows), table if per else "", *judged] if p)
 
 
 def seed001(inp: Inputs, page: Page) -> str:

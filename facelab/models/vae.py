@@ -46,6 +46,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
+from facelab.models.latent_prior import ConditionalGaussianPrior
 from facelab.models.perceptual import FeatureLoss, build_feature_net
 from facelab.models.schedules import BetaSchedule
 from facelab.models.vae_nets import build_nets
@@ -353,7 +354,8 @@ class ConditionalVAE(VAE):
                  c_max: float = 25.0, c_steps: int = 100_000, beta_final: float | None = None,
                  beta_final_start: int = 0, beta_final_steps: int = 0, lr: float = 1e-3,
                  pair_averaging: str = "none", num_attributes: int = 40, attribute_names: list[str] | None = None,
-                 background_weight: float = 1.0, perceptual_weight: float = 0.0, perceptual_net: str = "random"):
+                 background_weight: float = 1.0, perceptual_weight: float = 0.0, perceptual_net: str = "random",
+                 prior: str = "standard"):
         # skip VAE.__init__: its decorator would re-register a config without the attribute fields
         LatentModel.__init__(self)
         if num_attributes < 1:
@@ -362,7 +364,12 @@ class ConditionalVAE(VAE):
             raise ValueError(f"{len(attribute_names)} attribute_names for num_attributes={num_attributes}")
         if pair_averaging != "none":
             raise ValueError("pair_averaging (Ada-GVAE) is for the unconditional VAE; a cvae is told its attributes")
+        if prior not in ("standard", "fitted"):
+            raise ValueError(f"prior must be 'standard' (N(0, I)) or 'fitted' (p(z | a), "
+                             f"training/fit_cvae_prior.py), got {prior!r}")
         self._build(cond_dim=num_attributes)
+        if prior == "fitted":
+            self.latent_prior = ConditionalGaussianPrior(num_attributes, latent_dim)
 
     @property
     def attribute_names(self) -> list[str]:
@@ -401,6 +408,14 @@ class ConditionalVAE(VAE):
     @torch.no_grad()
     def sample(self, n: int, temperature: Temperature = 1.0, generator: torch.Generator | None = None,
                attributes: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
-        """n images with the given attributes ([A] for all, or [n, A]); required."""
+        """n images with the given attributes ([A] for all, or [n, A]); required.
+
+        z comes from the fitted p(z | a) when the bundle has one (config prior="fitted"), else N(0, T²).
+        """
         cond = self.attributes_tensor(attributes, n)
-        return self.decode([self._prior(n, temperature, generator)], attributes=cond)
+        if self.config.prior == "fitted":
+            (temp,) = level_temperatures(temperature, 1)
+            z = self.latent_prior.sample(cond, temp, generator)
+        else:
+            z = self._prior(n, temperature, generator)
+        return self.decode([z], attributes=cond)
