@@ -1,8 +1,9 @@
 """The code's layers, checked from its import statements: no import cycle, dependencies pointing one way.
 
-Rules (issue 25): the library never imports gradio or accelerate; models never import metrics, hub,
-probes, lab or data loaders (a model's loss gets what it needs from facelab.models or is handed it);
-the data contract (datasets.py) never imports its loaders; nothing below the app imports facelab.lab.
+Rules (issue 25): the library never imports gradio, accelerate or the app (app.py, app_ui/); models
+never import metrics, hub, probes, lab or data loaders (a model's loss gets what it needs from
+facelab.models or is handed it); the data contract (datasets.py) never imports its loaders; nothing
+below the app imports facelab.lab.
 Function-level imports count too: a lazy import is still a dependency.
 """
 
@@ -90,8 +91,8 @@ def test_dependencies_point_one_way():
     bad = []
     for name, path in mods.items():
         imported = _imports(path)
-        if any(m.split(".")[0] in ("gradio", "accelerate") for m in imported):
-            bad.append(f"{name} imports gradio/accelerate")
+        if any(m.split(".")[0] in ("gradio", "accelerate", "app", "app_ui") for m in imported):
+            bad.append(f"{name} imports gradio/accelerate/app")
         if name.startswith("facelab.models"):
             bad += [f"{name} -> {m}" for m in imported
                     if m.startswith(("facelab.metrics", "facelab.hub", "facelab.probes", "facelab.lab", "facelab.data"))]
