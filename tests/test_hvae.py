@@ -232,3 +232,25 @@ def test_bad_configs_are_rejected():
         tiny(16, 2, group_resolutions=(1, 4, 4, 8, 16))  # above image_size / patch_size
     with pytest.raises(ValueError):
         tiny(likelihood="mse")
+
+
+def test_calibrated_pixel_scale_is_the_batch_rms_and_keeps_the_weights_layout():
+    from facelab.models.hvae import calibrated_log_scale
+    from facelab.models.hvae_blocks import quantize
+
+    learned = tiny(likelihood="gaussian")
+    calibrated = tiny(likelihood="gaussian", pixel_scale="calibrated")
+    assert learned.state_dict().keys() == calibrated.state_dict().keys()  # init_from works both ways
+    calibrated.load_state_dict(learned.state_dict())
+    x = quantize(images())
+    mean = torch.zeros_like(x)
+    assert torch.allclose(calibrated_log_scale(x, mean).exp().flatten(), x.pow(2).mean().sqrt().flatten())
+    torch.manual_seed(0)
+    a = learned({"image": images()})
+    torch.manual_seed(0)
+    b = calibrated({"image": images()})
+    assert torch.allclose(a["kl"], b["kl"]) and not torch.allclose(a["recon"], b["recon"])
+    b["loss"].backward()  # the scale is held constant: gradients reach the mean head only through the error
+    assert torch.isfinite(calibrated.head.weight.grad).all()
+    with pytest.raises(ValueError, match="pixel_scale"):
+        tiny(pixel_scale="per_channel")

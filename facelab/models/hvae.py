@@ -4,7 +4,8 @@ Likelihood: each pixel channel gets a discretised logistic (default) or discreti
 the 256 bins of 8-bit data, so ``recon`` and ``kl_k`` are nats per dimension (D = C·H·W) and
 ``bpd`` = (recon + Σ kl_k) / ln 2 is the negative ELBO in bits/dim, comparable with VD-VAE's
 numbers. ``loss`` = recon + β·Σ kl_k. Images out of ``decode``/``sample`` are the likelihood's
-per-pixel mean (clamped to [-1, 1]), not pixel noise drawn from it.
+per-pixel mean (clamped to [-1, 1]), not pixel noise drawn from it. ``pixel_scale="calibrated"``
+replaces the learned per-pixel scale by one analytic scale shared by all pixels (σ-VAE).
 
 Layout: a pixel-unshuffle stem folds patch_size×patch_size pixels into channels (and a
 pixel-shuffle head unfolds the likelihood parameters), so the nets run at image_size/patch_size:
@@ -26,6 +27,17 @@ from torch import nn
 
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
 from facelab.models.hvae_blocks import Block, LatentGroup, discretized_log_prob, gaussian_kl, quantize
+
+def calibrated_log_scale(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """σ-VAE's shared scale (Rybkin et al. 2021): log of the batch's RMS error, held constant.
+
+    With a learned scale per pixel the decoder can call small, hard details (eyes, mouths) noise and
+    stay blurry there at little cost; one scale for every pixel makes each pixel's error count the
+    same, and the analytic optimum needs no parameter (so bundles keep their weights' layout).
+    """
+    mse = (x.float() - mean.float()).pow(2).mean().detach()
+    return 0.5 * torch.log(mse.clamp(min=1e-8)).reshape(1, 1, 1, 1)
+
 
 #: picks z_k given (k, top-down state h, prior mean, prior log-std)
 Picker = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -59,8 +71,11 @@ class HierarchicalVAE(LatentModel):
                  latent_channels: int | Sequence[int] = 16, enc_blocks: int = 1, dec_blocks: int = 1,
                  patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
                  beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0,
-                 free_bits: float = 0.0, kl_weights: Sequence[float] | None = None):
+                 free_bits: float = 0.0, kl_weights: Sequence[float] | None = None,
+                 pixel_scale: str = "learned"):
         super().__init__()
+        if pixel_scale not in ("learned", "calibrated"):
+            raise ValueError(f"pixel_scale must be 'learned' or 'calibrated', got {pixel_scale!r}")
         if kl_weights is not None and (len(kl_weights) != len(group_resolutions)
                                        or any(not w > 0 for w in kl_weights)):
             raise ValueError(f"kl_weights needs one positive weight per latent group "
@@ -180,6 +195,8 @@ class HierarchicalVAE(LatentModel):
 
         h, _ = self._walk(x.shape[0], pick)
         mean, log_scale = self._head(h)
+        if self.config.pixel_scale == "calibrated":
+            log_scale = calibrated_log_scale(x, mean).expand_as(mean)
         dims = x[0].numel()
         log_px = discretized_log_prob(x, mean, log_scale, self.config.likelihood)
         recon = -log_px.flatten(1).sum(1).mean() / dims
