@@ -43,6 +43,9 @@ from facelab.models.classifier import load_attribute_classifier  # noqa: E402
 from facelab.models.cvae_sampling import sample_cvae  # noqa: E402
 from facelab.probes.conditional import ConditionalResult, conditional_sample, precision  # noqa: E402
 
+#: cvae_filter's classifier: the shipped one, trained apart from the judge
+DEFAULT_FILTER = str(ROOT / "assets" / "attribute_classifier")
+
 
 def prevalence(n: int = 20_000, seed: int = 0) -> dict[str, float]:
     """Share of synthfaces faces with each attribute present (from the factor prior, no rendering)."""
@@ -88,11 +91,11 @@ def draw(bundle, method: str, margin: float | None, attribute: str, target: int,
 
 def run(bundle_path: str, judge_path: str, methods: list[str], n: int, min_prev: float,
         seed: int, only: list[str] | None = None, variant: str = "per_level",
-        temperature: float = 1.0, filter_path: str | None = str(ROOT / "assets" / "attribute_classifier"),
+        temperature: float = 1.0, filter_path: str = DEFAULT_FILTER,
         confidence: float = 0.9) -> list[list[str]]:
     """The table rows: one per attribute, then the minimum and the mean cost per accepted face."""
     bundle, judge = load_bundle(bundle_path), load_attribute_classifier(judge_path)
-    filt = load_attribute_classifier(filter_path) if filter_path and any("cvae_filter" in m for m in methods) else None
+    filt = load_attribute_classifier(filter_path) if any(m.startswith("cvae_filter") for m in methods) else None
     prev = prevalence()
     rows, worst = [], {m: 1.0 for m in methods}
     cost = {m: [0.0, 0] for m in methods}  # seconds, accepted faces
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-prevalence", type=float, default=0.10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0, help="prior temperature of the draws")
-    p.add_argument("--filter", default=str(ROOT / "assets" / "attribute_classifier"),
+    p.add_argument("--filter", default=DEFAULT_FILTER,
                    help="cvae_filter: the image classifier that accepts faces (keep it other than --judge)")
     p.add_argument("--confidence", type=float, default=0.9, help="cvae_filter: probability a face must reach")
     p.add_argument("--attributes", help="comma-separated subset (default: every attribute above the floor)")
