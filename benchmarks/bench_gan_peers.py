@@ -103,7 +103,7 @@ import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -411,7 +411,7 @@ def run_worker(name: str, spec: dict[str, Any], site: Path | None, threads: int,
     with open(log, "w") as fh:
         try:
             rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
-                                timeout=budget_s + 3600).returncode
+                                timeout=3 * budget_s + 3600).returncode  # a CPU-clock budget stretches under load
         except subprocess.TimeoutExpired:
             rc = "timeout"
     result = workdir / "result.json"
@@ -427,6 +427,12 @@ def run_worker(name: str, spec: dict[str, Any], site: Path | None, threads: int,
 # ---------------------------------------------------------------------------------------------
 # Worker side: facelab presets
 
+def budget_clock(kind: str, threads: int) -> Callable[[], float]:
+    """The budget's clock: wall seconds, or this process's CPU seconds per thread (load-independent)."""
+    if kind == "cpu":
+        return lambda: time.process_time() / threads
+    return time.perf_counter
+
 def facelab_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run training/train.py's main() with a wall-clock stop, then sample the bundle with the protocol."""
     sys.path.insert(0, str(ROOT))
@@ -435,7 +441,7 @@ def facelab_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from facelab.imaging import to_uint8
     from facelab.metrics.fid_protocol import generated_images
 
-    budget_s, clock = float(spec["budget_s"]), {}
+    budget_s, clock = float(spec["budget_s"]), {"fn": budget_clock(spec["clock"], int(spec["threads"]))}
     original_build = train_py.build
 
     def build_with_deadline(cfg: Any, accelerator: Any) -> Any:
@@ -443,11 +449,13 @@ def facelab_worker(spec: dict[str, Any]) -> dict[str, Any]:
         step_fn = run.step_fn
 
         def step(acc: Any, parts: Any, batch: Any, step_no: int, model: Any) -> Any:
-            now = time.perf_counter()
+            now = clock["fn"]()
             clock.setdefault("start", now)
             if now - clock["start"] >= budget_s:  # this is the last step: train.py checkpoints, then bundles
                 run.cfg.train.max_steps = step_no + 1
-            return step_fn(acc, parts, batch, step_no, model)
+            out = step_fn(acc, parts, batch, step_no, model)
+            clock["end"] = clock["fn"]()
+            return out
 
         run.step_fn = step
         return run
@@ -464,7 +472,7 @@ def facelab_worker(spec: dict[str, Any]) -> dict[str, Any]:
     samples = to_uint8(generated_images(bundle.model, int(spec["n_fid"]), int(spec["size"])))
     training = bundle.meta["training"]
     which = "EMA generator" if hasattr(bundle.model, "generator_ema") else "generator (DCGAN keeps no EMA)"
-    return {"images_seen": int(training["images_seen"]), "seconds": float(training["seconds"]),
+    return {"images_seen": int(training["images_seen"]), "seconds": clock["end"] - clock["start"],
             "steps": int(training["steps"]), "generator": f"{which}, protocol sampler, ψ 1", "samples": samples}
 
 
@@ -532,11 +540,12 @@ def sample_peer(peer: Peer, mod: types.ModuleType, trainer: Any, n: int, seed: i
     return np.concatenate(chunks), which
 
 
-def train_peer(trainer: Any, mod: types.ModuleType, budget_s: float, per_step: int) -> tuple[float, int]:
-    """Call Trainer.train() (one step each) until the budget is spent; seconds and NaN restarts."""
+def train_peer(trainer: Any, mod: types.ModuleType, budget_s: float, per_step: int,
+               now: Callable[[], float]) -> tuple[float, int]:
+    """Call Trainer.train() (one step each) until the budget is spent on `now`; seconds and NaN restarts."""
     nan_in_a_row = restarts = 0
-    started = last_print = time.perf_counter()
-    while time.perf_counter() - started < budget_s:
+    started = last_print = now()
+    while now() - started < budget_s:
         try:
             trainer.train()
             nan_in_a_row = 0
@@ -544,13 +553,13 @@ def train_peer(trainer: Any, mod: types.ModuleType, budget_s: float, per_step: i
             nan_in_a_row, restarts = nan_in_a_row + 1, restarts + 1
             if nan_in_a_row >= 3:
                 raise
-        now = time.perf_counter()
-        if now - last_print >= PROGRESS_EVERY_S:
-            last_print = now
+        t = now()
+        if t - last_print >= PROGRESS_EVERY_S:
+            last_print = t
             seen = trainer.steps * per_step
-            print(f"step {trainer.steps}: {seen} images, {seen / (now - started):.1f}/s, "
+            print(f"step {trainer.steps}: {seen} images, {seen / (t - started):.1f}/s, "
                   f"d_loss {trainer.d_loss:.4g}, g_loss {trainer.g_loss:.4g}", flush=True)
-    return time.perf_counter() - started, restarts
+    return now() - started, restarts
 
 
 def peer_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -566,7 +575,8 @@ def peer_worker(spec: dict[str, Any]) -> dict[str, Any]:
     trainer.set_data_src(spec["data"])
     trainer.init_GAN()  # built before the clock starts, as facelab's model is
     per_step = kwargs["batch_size"] * kwargs["gradient_accumulate_every"]
-    seconds, restarts = train_peer(trainer, mod, float(spec["budget_s"]), per_step)
+    seconds, restarts = train_peer(trainer, mod, float(spec["budget_s"]), per_step,
+                                   budget_clock(spec["clock"], int(spec["threads"])))
     samples, which = sample_peer(peer, mod, trainer, int(spec["n_fid"]))
     return {"images_seen": trainer.steps * per_step, "seconds": seconds, "steps": trainer.steps,
             "generator": which, "nan_restarts": restarts, "aug_prob": trainer.aug_prob,
@@ -635,7 +645,7 @@ def table(results: dict[str, dict[str, Any]], floor: dict[str, float], args: arg
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes = []
     for name, r in results.items():
-        common = [name, package_of(name), f"{args.size} px", str(args.threads), f"{args.budget_min:g}"]
+        common = [name, package_of(name), f"{args.size} px", str(args.threads), f"{args.budget_min:g} ({args.clock})"]
         if "error" in r:
             lines.append("| " + " | ".join(common + ["failed"] + [""] * 3 + [f"{floor['fid_floor']:.2f}"]) + " |")
             notes.append(f"{name}: {r['error'].splitlines()[0]}")
@@ -663,6 +673,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=32, help="resolution (a power of 2; default 32)")
     p.add_argument("--background", default="original", choices=["original", "grey", "blur"])
     p.add_argument("--budget-min", type=float, default=20.0, help="training wall-clock per contestant (min)")
+    p.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                   help="what the budget counts: wall seconds (default; needs an idle machine) or the "
+                        "contestant's own CPU seconds / threads (fair when other jobs share the cores)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for every contestant (default 1)")
     p.add_argument("--only", default=",".join(CONTESTANTS), help=f"comma list of {', '.join(CONTESTANTS)}")
     p.add_argument("--n-fid", type=int, default=1000, help="samples and held-out images for FID/KID")
@@ -714,7 +727,7 @@ def run_contestant(name: str, args: argparse.Namespace, data: Path) -> dict[str,
     workdir = args.cache.expanduser() / "runs" / f"{name}-{args.size}px-{args.background}"
     spec = {"contestant": name, "workdir": str(workdir), "data": str(data), "size": args.size,
             "background": args.background, "n_images": args.n_images, "budget_s": args.budget_min * 60,
-            "threads": args.threads, "n_fid": args.n_fid, "preset": FACELAB_PRESETS.get(name),
+            "threads": args.threads, "clock": args.clock, "n_fid": args.n_fid, "preset": FACELAB_PRESETS.get(name),
             "trainer_overrides": args.peer_overrides.get(name, {})}
     try:
         site = ensure_peer(PEERS[name], args.cache.expanduser()) if name in PEERS else None
