@@ -10,6 +10,12 @@ Prints a markdown table.
     .venv/bin/python benchmarks/bench_models.py                 # 64×64, batch 64
     .venv/bin/python benchmarks/bench_models.py --quick         # 32×32, batch 8, one timed step
     .venv/bin/python benchmarks/bench_models.py --precisions fp32 --models vae,dcgan
+    .venv/bin/python benchmarks/bench_models.py --presets --threads 1 --precisions fp32   # the shipped recipes
+
+--presets times the networks users train: each CPU preset the shipped bundles come from
+(PRESETS: its model params, resolution and batch size) instead of each class's defaults at --size.
+The "% of peak" column compares GFLOP per CPU-second per thread with the matmul peak measured the
+same way in the same run, so other processes on the machine move neither side much.
 """
 
 from __future__ import annotations
@@ -28,6 +34,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 FALLBACK_CLASSES = {"vae": ("vae", "VAE"), "cvae": ("vae", "ConditionalVAE"), "hvae": ("hvae", "HierarchicalVAE"),
                     "dcgan": ("dcgan", "DCGAN"), "stylegan": ("stylegan", "StyleGAN")}
+
+
+PRESETS = {"vae": "vae_synthfaces64", "cvae": "cvae_synthfaces64", "hvae": "hvae_synthfaces64_cpu",
+           "dcgan": "dcgan_synthfaces32_cpu", "stylegan": "stylegan_synthfaces32_cpu"}
+
+
+def build_preset(name: str, device: torch.device) -> tuple[torch.nn.Module, int, int]:
+    """(model, image size, batch size) of training/configs/<PRESETS[name]>.yaml, at full resolution."""
+    from facelab.config import load_config
+    from training.train_utils import resolve_model_params
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "training" / "configs" / f"{PRESETS[name]}.yaml")
+    model = resolve_model_params(cfg).to(device).train()
+    pin_full_resolution(model)
+    return model, cfg.data.image_size, cfg.train.batch_size
 
 
 def discover_models() -> dict[str, type]:
@@ -137,17 +158,20 @@ def flops_per_image(model: torch.nn.Module, batch: dict) -> float:
     return counter.get_total_flops() / batch["image"].shape[0]
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
-    """This machine's fp32 matmul rate now (best of reps n×n products): the ceiling a row is read against."""
+def matmul_peak_gflops(device: torch.device, n: int = 2048, reps: int = 5, cpu_clock: bool = False) -> float:
+    """This machine's fp32 matmul rate now (best of reps n×n products): the ceiling a row is read against.
+
+    cpu_clock: GFLOP per CPU-second per thread (process time / threads) instead of per wall second."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b  # warm-up (allocations, thread pool)
+    clock = (lambda: time.process_time() / torch.get_num_threads()) if cpu_clock else time.perf_counter
     best = float("inf")
     for _ in range(reps):
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         a @ b
         _sync(device)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return 2 * n ** 3 / best / 1e9
 
 
@@ -161,6 +185,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def fp32_rate(gflops: float, wall: float, cpu: float, peak_wall: float, peak_cpu: float) -> str:
+    """'GFLOP/s wall (% of peak) · per CPU-s per thread (% of peak)'; a row above the peak is flagged."""
+    per_thread = gflops * cpu * torch.get_num_threads()  # cpu is images per CPU-second of all threads
+    cells = []
+    for achieved, peak in ((gflops * wall, peak_wall), (per_thread, peak_cpu)):
+        # above the matmul peak means the timing and the FLOP count are of different networks
+        flag = " ⚠ above peak: not trustworthy" if achieved > peak else ""
+        cells.append(f"{achieved:.1f} ({100 * achieved / peak:.0f} %){flag}")
+    return " · ".join(cells)
+
+
+def measure_row(name: str, build_one, args: argparse.Namespace, precisions: list[str],
+                peaks: tuple[float, float]) -> str:
+    """One table row: params, FLOPs per image, images/s per precision, fp32 rate against the peaks."""
+    torch.manual_seed(0)
+    model, size, batch_size = build_one()
+    batch = make_batch(model, batch_size, size, args.device)
+    params = sum(q.numel() for q in model.parameters()) / 1e6
+    gflops = flops_per_image(model, make_batch(model, min(batch_size, 8), size, batch["image"].device)) / 1e9
+    speeds, rate = [], ""
+    for q in precisions:
+        torch.manual_seed(0)
+        fresh = build_one()[0]
+        steps = args.steps if q == "fp32" else args.bf16_steps
+        wall, cpu = images_per_second(fresh, batch, q, args.warmup if q == "fp32" else 1, steps)
+        speeds.append(f"{wall:.1f} / {cpu:.1f}")
+        if q == "fp32":
+            rate = fp32_rate(gflops, wall, cpu, *peaks)
+    return (f"| {name} | {size} px, batch {batch_size} | {params:.2f} M | {gflops:.3f} | " + " | ".join(speeds)
+            + f" | {rate} |")
+
+
 def main() -> None:
     """Parse args, measure every model, print the markdown table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -171,6 +227,8 @@ def main() -> None:
     p.add_argument("--bf16-steps", type=int, default=1, help="timed bf16 steps (bf16 is emulated on AVX2 CPUs)")
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--models", default="", help="comma-separated registry names (default: all)")
+    p.add_argument("--presets", action="store_true",
+                   help=f"the shipped CPU presets' networks, resolution and batch ({', '.join(PRESETS.values())})")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="tiny run: 32×32, batch 8, 1 warm-up + 1 timed step")
@@ -178,38 +236,27 @@ def main() -> None:
     if args.quick:
         args.size, args.batch, args.warmup, args.steps, args.bf16_steps = 32, 8, 1, 1, 1
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device = torch.device(args.device)
     models = discover_models()
-    wanted = [m for m in args.models.split(",") if m] or list(models)
+    wanted = [m for m in args.models.split(",") if m] or list(PRESETS if args.presets else models)
     precisions = [q for q in args.precisions.split(",") if q]
-    peak = matmul_peak_gflops(device)
-    print(f"{args.size}×{args.size}, batch {args.batch}, device {device}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; fp32 matmul peak measured now: {peak:.0f} GFLOP/s\n")
+    peaks = matmul_peak_gflops(device), matmul_peak_gflops(device, cpu_clock=True)
+    what = "the shipped CPU presets (training/configs)" if args.presets else f"{args.size}×{args.size}, batch {args.batch}"
+    print(f"{what}, device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}; fp32 matmul "
+          f"peak measured now: {peaks[0]:.0f} GFLOP/s wall, {peaks[1]:.0f} per CPU-second per thread\n")
     heads = [f"images/s {q} (wall / per CPU-s)" for q in precisions]
-    print("| model | params | GFLOPs / image (fwd+bwd) | " + " | ".join(heads) + " | fp32 GFLOP/s (% of peak) |")
-    print("|---|---|---|" + "---|" * len(precisions) + "---|")
+    print("| model | resolution, batch | params | GFLOPs / image (fwd+bwd) | " + " | ".join(heads)
+          + " | fp32 GFLOP/s wall (% of peak) · per CPU-s per thread (% of peak) |")
+    print("|---|---|---|---|" + "---|" * len(precisions) + "---|")
     for name in wanted:
-        if name not in models:
-            print(f"| {name} | not available | | " + " | " * len(precisions))
+        if name not in models or (args.presets and name not in PRESETS):
+            print(f"| {name} | not available | | | " + " | " * len(precisions))
             continue
-        torch.manual_seed(0)
-        model = build(models[name], args.size, device)
-        batch = make_batch(model, args.batch, args.size, device)
-        params = sum(q.numel() for q in model.parameters()) / 1e6
-        gflops = flops_per_image(model, make_batch(model, min(args.batch, 8), args.size, device)) / 1e9
-        speeds, rate = [], ""
-        for q in precisions:
-            torch.manual_seed(0)
-            fresh = build(models[name], args.size, device)
-            steps = args.steps if q == "fp32" else args.bf16_steps
-            wall, cpu = images_per_second(fresh, batch, q, args.warmup if q == "fp32" else 1, steps)
-            speeds.append(f"{wall:.1f} / {cpu:.1f}")
-            if q == "fp32":
-                achieved = gflops * wall
-                # above the matmul peak means the timing and the FLOP count are of different networks
-                flag = " ⚠ above peak: not trustworthy" if achieved > peak else ""
-                rate = f"{achieved:.1f} ({100 * achieved / peak:.0f} %){flag}"
-        print(f"| {name} | {params:.2f} M | {gflops:.3f} | " + " | ".join(speeds) + f" | {rate} |", flush=True)
+        if args.presets:
+            build_one = lambda name=name: build_preset(name, device)  # noqa: E731
+        else:
+            build_one = lambda name=name: (build(models[name], args.size, device), args.size, args.batch)  # noqa: E731
+        print(measure_row(name, build_one, args, precisions, peaks), flush=True)
 
 
 if __name__ == "__main__":
