@@ -137,8 +137,9 @@ def seed002(inp: Inputs, page: Page) -> str:
     said = (f"**The seed's numbers.** {seed.get('findings', {}).get('cite', '')}. Its only table is the training "
             "cost, quoted below.")
     plan = (inp.data.get("plans") or {}).get("blur") or {}
-    blur = pending("blurred-background bundles", f"no model is trained on the blur variant yet ({plan.get('command', '')}; "
-                   f"fills: {plan.get('fills', '')})")
+    missing = [f"{kind} {size} px" for (kind, size), by in sorted(variant_groups(inp).items()) if "blur" not in by]
+    blur = pending("blurred-background bundles", f"no {', '.join(missing)} is trained on the blur variant yet "
+                   f"({plan.get('command', '')}; fills: {plan.get('fills', '')})") if missing else ""
     protocol = ("**Protocol.** FID/KID: the shared protocol (facelab.metrics.fid_protocol): samples at its fixed "
                 "seed, prior temperature as stored in each record (StyleGAN: no truncation, EMA generator), "
                 "Inception features; KID on subsets of half the set. "
