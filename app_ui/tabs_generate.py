@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from facelab.imaging import grid
 from facelab.lab import inputs as limits
 from facelab.lab import FaceLab
 
@@ -45,6 +46,9 @@ def _build_generate_tab(lab: FaceLab) -> None:
                                  buttons=["download", "fullscreen"])
             gr.Markdown("The same seed and number of samples give the same faces. In the other tabs, "
                         "“seed *s*” is the face made here with seed *s* and 1 sample.")
+            # API only (/generate_grid): the same faces as one PNG, one download instead of n for scripts
+            grid_image = gr.Image(visible=False, format="png", label="samples, one grid")
+            grid_go = gr.Button(visible=False)
 
     def adapt(model):
         """Show the controls that apply to the chosen model."""
@@ -65,8 +69,14 @@ def _build_generate_tab(lab: FaceLab) -> None:
                                             *[f"temperature_level_{k}" for k in range(MAX_LEVEL_SLIDERS)]],
                                            progress=gr.Progress())
 
+    def generate_grid(model, seed, n, temperature, psi, *level_temperatures):
+        """The faces of /generate with the same arguments, tiled 8 per row into one image."""
+        return grid(lab.generate(model, n, seed, temperature, list(level_temperatures), psi))
+
+    generate_grid.__signature__ = generate.__signature__
     model.change(_ui(adapt), model, [temp, level_box, *levels, psi], api_name="generate_options")
     go.click(_ui(generate), [model, seed, n, temp, psi, *levels], gallery, api_name="generate")
+    grid_go.click(_ui(generate_grid), [model, seed, n, temp, psi, *levels], grid_image, api_name="generate_grid")
 
 
 def _build_conditional_tab(lab: FaceLab) -> None:

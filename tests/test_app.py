@@ -98,6 +98,18 @@ def test_generate_same_seed_same_faces_other_seed_other_faces(client):
     assert np.array_equal(flat[0], flat[1]) and np.array_equal(flat[1], flat[2])
 
 
+def test_generate_grid_is_the_same_faces_in_one_file(client):
+    faces = _gallery(client.predict("vae", 3, 10, 1.0, 1.0, *[1.0] * MAX_LEVELS, api_name="/generate"))
+    tiled = _img(client.predict("vae", 3, 10, 1.0, 1.0, *[1.0] * MAX_LEVELS, api_name="/generate_grid"))
+    pad = 2  # facelab.imaging.grid: 8 per row, 2-px white gutters
+    assert tiled.shape == (2 * (SIZE + pad) + pad, 8 * (SIZE + pad) + pad, 3)
+    for k in (0, 7, 9):
+        r, c = divmod(k, 8)
+        top, left = pad + r * (SIZE + pad), pad + c * (SIZE + pad)
+        assert np.array_equal(tiled[top:top + SIZE, left:left + SIZE], faces[k])
+    assert (tiled[pad + SIZE + pad:, pad + 2 * (SIZE + pad):] == 255).all()  # cells past the 10th stay blank
+
+
 def test_generate_options_show_one_temperature_per_hvae_level(client):
     temp, *sliders, psi = client.predict("hvae_grey", api_name="/generate_options")  # the slider group is layout
     assert temp["visible"] is False and psi["visible"] is False and len(sliders) == MAX_LEVELS
