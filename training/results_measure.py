@@ -47,7 +47,8 @@ TRAVERSAL_BUNDLES = ("assets/vae_synthfaces64", "assets/adagvae_synthfaces64")
 ARITHMETIC_BUNDLES = ("assets/vae_synthfaces64", "assets/adagvae_synthfaces64")
 COVERAGE_BUNDLES = ("assets/vae_synthfaces64", "assets/vae32_original", "assets/dcgan32",
                     "assets/stylegan32_original", "assets/vae32_grey", "assets/stylegan32_grey",
-                    "assets/adagvae_synthfaces64", "assets/hvae_synthfaces64", "assets/cvae_synthfaces64")
+                    "assets/adagvae_synthfaces64", "assets/hvae_synthfaces64", "assets/cvae_synthfaces64",
+                    "assets/vae32_blur", "assets/stylegan32_blur")
 CURVE_RUNS = {"dcgan32": "runs/dcgan32_cpu", "stylegan32_original": "runs/stylegan32_original",
               "stylegan32_grey": "runs/stylegan32_grey", "cvae64": "runs/cvae_synthfaces64",
               "hvae64": "runs/hvae_synthfaces64_cpu"}
