@@ -206,6 +206,20 @@ def table(clocks: dict[str, dict[str, float]], mse: dict[str, float], threads: i
     return "\n".join(lines) + f"\n\n{threads} thread(s); torch {torch.__version__}; {PYTHAE}"
 
 
+def profile_table(contestant: FacelabContestant, images: torch.Tensor, batch: int, top: int = 12) -> str:
+    """Markdown: the ops of facelab's step by self CPU time (torch.profiler over the given images)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    contestant.train_chunk(images[:batch], batch)  # warm-up outside the profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        contestant.train_chunk(images, batch)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    rows = ["| op | share of the step's self CPU time | calls |", "|---|---:|---:|"]
+    rows += [f"| {e.key} | {100 * e.self_cpu_time_total / total:.1f} % | {e.count} |" for e in events[:top]]
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Render the data, build the contestants, train them round-robin, print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -217,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="facelab variants beside the shipped step (comma list of compile, channels_last; '' none)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--quick", action="store_true", help="smoke run: 640 images, 100 held out, no levers")
+    p.add_argument("--profile", action="store_true", help="also print which ops take facelab's step time")
     args = p.parse_args(argv)
     if args.quick:
         args.images, args.chunk, args.test, args.levers = 640, 5, 100, ""
@@ -233,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     clocks = run(contestants, train, args.chunk, batch)
     mse = {name: held_out_mse(c, test) for name, c in contestants.items()}
     print("\n" + table(clocks, mse, args.threads, "pythae"))
+    if args.profile:
+        steps = min(6, len(train) // batch)
+        print(f"\nfacelab's step, profiled over {steps} batches of {batch}:\n")
+        print(profile_table(contestants["facelab"], train[:steps * batch], batch))
     return 0
 
 

@@ -58,7 +58,7 @@ STEPS = (
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "5"),
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "1", "--warmup", "1")),
     Step("vae_peers", "VAE training step: facelab vs pythae on the same networks and data", "bench_vae_peers.py",
-         ("--images", "6400", "--threads", "1"), ("--quick",)),
+         ("--images", "6400", "--threads", "1", "--profile"), ("--quick",)),
     Step("app", "App latency as users get it (shipped VAE, HVAE and StyleGAN)", "bench_app.py",
          ("assets/vae_synthfaces64", "assets/hvae_synthfaces64", "assets/stylegan32_original", "--repeats", "10"),
          ("assets/vae32_original", "--repeats", "2", "--no-cold-start")),
