@@ -77,14 +77,15 @@ def test_shipped_bundle_has_the_shared_fid_protocol_with_its_data_floor(source):
 
 @pytest.mark.parametrize("folder, preset", [("dcgan32", "dcgan_synthfaces32_cpu"),
                                             ("stylegan32_original", "stylegan_synthfaces32_cpu"),
-                                            ("stylegan32_grey", "stylegan_synthfaces32_cpu")])
+                                            ("stylegan32_grey", "stylegan_synthfaces32_cpu"),
+                                            ("stylegan32_blur", "stylegan_synthfaces32_cpu")])
 def test_cpu_gan_presets_are_the_shipped_bundles_recipe(folder, preset):
     cfg = load_config(ASSETS.parent / "training" / "configs" / f"{preset}.yaml")
     resolve_model_params(cfg)
     preset_cfg = to_dict(cfg)
     run = json.loads((ASSETS / folder / "facelab.json").read_text())["run_config"]
     assert preset_cfg["model"] == run["model"]
-    # the grey bundle is the same recipe and seed with only the background changed
+    # the grey and blur bundles are the same recipe and seed with only the background changed
     assert {**preset_cfg["data"], "background": run["data"]["background"]} == run["data"]
     paths = {"output_dir", "report_to"}
     assert {k: v for k, v in preset_cfg["train"].items() if k not in paths} == \
