@@ -167,3 +167,56 @@ def test_spectral_norm_bundle_round_trips(tmp_path):
     x = batch()["image"]
     with torch.no_grad():
         assert torch.allclose(loaded.discriminator.eval()(x), m.discriminator.eval()(x))
+
+
+def _train_steps(m: DCGAN, steps: int, batch_size: int = 8) -> None:
+    opts = m.configure_optimizers(lr=1e-2)
+    for step in range(steps):
+        for phase in ("discriminator", "generator"):
+            opts[phase].zero_grad(set_to_none=True)
+            m(batch(n=batch_size), step=step, phase=phase)["loss"].backward()
+            opts[phase].step()
+        m.after_step(step + 1, (step + 1) * batch_size)
+
+
+def test_ema_generator_averages_by_images_and_is_what_sampling_draws():
+    plain, ema = DCGAN(**TINY), DCGAN(**TINY, ema_half_life_images=16)
+    assert not plain.has_ema and "generator_ema.0.weight" not in plain.state_dict()
+    assert ema.has_ema and not any(p.requires_grad for p in ema.generator_ema.parameters())
+    before = {k: v.clone() for k, v in ema.generator_ema.state_dict().items()}
+    live0 = ema.generator[0].weight.detach().clone()
+    _train_steps(ema, 1)  # 8 images at half-life 16: beta = 0.5 ** 0.5
+    beta = 0.5 ** 0.5
+    expected = beta * before["0.weight"] + (1 - beta) * ema.generator[0].weight.detach()
+    assert torch.allclose(ema.generator_ema[0].weight, expected, atol=1e-6)
+    assert not torch.equal(ema.generator[0].weight, live0)
+    assert ema.after_step(1, 8) == {"ema_beta": 1.0}, "the same images must not be averaged twice"
+    z = ema.draw_z(3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), eval_mode_of(ema.generator_ema):
+        direct = ema.generator_ema(z[:, :, None, None])
+    assert torch.allclose(ema.generate(z), direct)
+    with torch.no_grad(), eval_mode_of(ema.generator):
+        assert not torch.allclose(ema.generate(z), ema.generator(z[:, :, None, None]))
+    with pytest.raises(ValueError, match="ema_half_life_images"):
+        DCGAN(**TINY, ema_half_life_images=-1)
+
+
+def eval_mode_of(module):
+    from facelab.models.dcgan import eval_mode
+
+    return eval_mode(module)
+
+
+def test_fine_tuning_a_bundle_without_ema_starts_the_ema_from_its_generator(tmp_path):
+    from facelab.hub import save_bundle
+    from training.train_utils import init_weights
+
+    src = DCGAN(**TINY)
+    _train_steps(src, 2)
+    save_bundle(src, tmp_path / "b", {"kind": "dcgan", "name": "b"})
+    ft = DCGAN(**TINY, ema_half_life_images=1000)
+    init_weights(ft, str(tmp_path / "b"))
+    assert all(torch.equal(ft.generator_ema.state_dict()[k], v) for k, v in src.generator.state_dict().items())
+    assert int(ft.ema_images_seen) == 0
+    z = torch.randn(2, 8)
+    assert torch.allclose(ft.generate(z), src.generate(z))  # the averaged generator starts as the bundle's

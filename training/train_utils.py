@@ -283,11 +283,15 @@ def init_weights(model: torch.nn.Module, source: str) -> dict[str, Any]:
     if bundle.meta.get("kind") != model.kind:
         raise ConfigError(f"train.init_from: {source} holds a {bundle.meta.get('kind')} but model.kind is {model.kind}")
     theirs, ours = bundle.model.state_dict(), model.state_dict()
-    wrong = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    # state the model can rebuild from the rest (e.g. a DCGAN's EMA generator, new in this run)
+    derived = [k for k in ours if k not in theirs and k.startswith(tuple(getattr(model, "derived_state", ())))]
+    wrong = [k for k in ours if (k not in theirs and k not in derived) or (k in theirs and theirs[k].shape != ours[k].shape)]
     extra = [k for k in theirs if k not in ours]
     if wrong or extra:
         raise ConfigError(f"train.init_from: {source}'s networks differ from model.params ({len(wrong)} missing or "
                           f"reshaped, {len(extra)} extra, e.g. {(wrong + extra)[0]}): use the bundle's architecture "
                           "params (base_channels, latent_dim, image_size, ...)")
-    model.load_state_dict(theirs)
+    model.load_state_dict(theirs, strict=not derived)
+    if derived:
+        model.reset_derived_state()
     return bundle.meta

@@ -9,6 +9,7 @@ stale gradients from the other phase.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Iterator
 
 import torch
@@ -137,21 +138,43 @@ class DCGAN(AdversarialModel):
     """DCGAN with the non-saturating loss; one latent level z of size nz.
 
     Sampling runs the generator in eval mode (BatchNorm running statistics) so an image depends
-    on its own z only, never on the rest of the batch.
+    on its own z only, never on the rest of the batch. With ema_half_life_images > 0 the model
+    also keeps an exponential moving average of the generator's weights (ProGAN / StyleGAN's
+    lever, half-life counted in training images; BatchNorm statistics copied from the live
+    generator) and samples from it; 0 keeps the paper's DCGAN, as the bundles trained before it.
     """
 
     kind = "dcgan"
     is_gan = True
+    # what init_weights may rebuild when a bundle lacks it (fine-tuning a bundle trained without EMA)
+    derived_state = ("generator_ema.", "ema_images_seen")
 
     @register_to_config
     def __init__(self, image_size: int = 64, nz: int = 100, ngf: int = 64, ndf: int = 64,
-                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, d_norm: str = "batch"):
+                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, d_norm: str = "batch",
+                 ema_half_life_images: int = 0):
         super().__init__()
+        if int(ema_half_life_images) < 0:
+            raise ValueError(f"ema_half_life_images must be >= 0 (0 = no EMA), got {ema_half_life_images!r}")
         self.generator = DCGANGenerator(nz, ngf, image_size)
         self.discriminator = DCGANDiscriminator(ndf, image_size, d_norm)
         self.apply(dcgan_init)
         if d_norm == "spectral":  # after the init: it normalises the initialised weights
             self.discriminator.apply_spectral_norm()
+        if int(ema_half_life_images) > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("ema_images_seen", torch.tensor(0, dtype=torch.int64))
+
+    @property
+    def has_ema(self) -> bool:
+        """Whether this DCGAN keeps (and samples from) a weight-averaged generator."""
+        return "generator_ema" in self._modules
+
+    def reset_derived_state(self) -> None:
+        """Start the EMA generator from the live generator's weights (after loading a bundle without one)."""
+        if self.has_ema:
+            self.generator_ema.load_state_dict(self.generator.state_dict())
+            self.ema_images_seen.zero_()
 
     @property
     def latent_levels(self) -> list[LevelSpec]:
@@ -159,9 +182,10 @@ class DCGAN(AdversarialModel):
         return [LevelSpec("z", (int(self.config.nz),))]
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images [N,3,S,S] in [-1, 1] from given latents z [N, nz] (eval-mode BatchNorm)."""
-        with eval_mode(self.generator):
-            return self.generator(z.to(self.device, self.dtype)[:, :, None, None])
+        """Images [N,3,S,S] in [-1, 1] from given latents z [N, nz] (eval-mode BatchNorm; the EMA generator if kept)."""
+        net = self.generator_ema if self.has_ema else self.generator
+        with eval_mode(net):
+            return net(z.to(self.device, self.dtype)[:, :, None, None])
 
     def draw_z(self, n: int, temperature: Temperature = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -202,6 +226,18 @@ class DCGAN(AdversarialModel):
                 "d_fake": fake_logits.detach().mean()}
 
 
+    @torch.no_grad()
     def after_step(self, step: int, images_seen: int) -> dict[str, float]:
-        """Nothing to do after an optimizer step (no EMA, no schedule)."""
-        return {}
+        """EMA update by the images since the last one (half-life in images); nothing without EMA."""
+        if not self.has_ema:
+            return {}
+        delta = int(images_seen) - int(self.ema_images_seen)
+        if delta <= 0:  # a repeated call for the same images must not average twice
+            return {"ema_beta": 1.0}
+        beta = 0.5 ** (delta / float(self.config.ema_half_life_images))
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p.detach().to(p_ema.dtype), 1.0 - beta)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)  # BatchNorm running statistics follow the live generator
+        self.ema_images_seen.fill_(int(images_seen))
+        return {"ema_beta": beta}
