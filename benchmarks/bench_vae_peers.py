@@ -34,7 +34,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -49,7 +49,7 @@ DEFAULT_CACHE = Path("~/.cache/facelab-peers")
 
 def ensure_pythae(cache: Path) -> Path:
     """pythae installed (no dependencies) under cache/pythae/site; the folder to put on sys.path."""
-    from bench_gan_peers import pip_install
+    from gan_peers_env import pip_install
 
     site = cache / "pythae" / "site"
     if not (site / "pythae" / "__init__.py").is_file():
