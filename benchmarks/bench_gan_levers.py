@@ -68,7 +68,8 @@ def variants(kind: str, params: dict[str, Any]) -> list[Variant]:
     """The preset and one-lever changes of it."""
     out = [Variant("preset (1 thread)"), Variant("2 threads", threads=2), Variant("batch ×0.5", batch_scale=0.5),
            Variant("batch ×2", batch_scale=2.0), Variant("channels_last", channels_last=True),
-           Variant("torch.compile", compile=True)]
+           Variant("torch.compile", compile=True),
+           Variant("channels_last + torch.compile", channels_last=True, compile=True)]
     if kind == "stylegan":
         out += [Variant("R1 every step", {"r1_interval": 1}), Variant("R1 every 4", {"r1_interval": 4}),
                 Variant("no R1", {"r1_gamma": 0.0}), Variant("old D layout", edit=old_discriminator_layout),

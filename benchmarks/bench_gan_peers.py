@@ -202,6 +202,23 @@ def table(results: dict[str, dict[str, Any]], floor: dict[str, float], args: arg
 # ---------------------------------------------------------------------------------------------
 # Command line
 
+def samples_figure(results: dict[str, dict[str, Any]], path: Path, per_row: int = 12, scale: int = 2) -> None:
+    """One row of the first samples per contestant (in table order), upscaled, as a PNG."""
+    from PIL import Image
+
+    rows = []
+    for name, res in results.items():
+        if "error" in res or not Path(res.get("samples_path", "")).is_file():
+            continue
+        imgs = np.load(res["samples_path"])[:per_row]
+        imgs = imgs if imgs.dtype == np.uint8 else np.clip(imgs * 255 + 0.5, 0, 255).astype(np.uint8)
+        rows.append(np.concatenate(list(imgs), axis=1))
+    if rows:
+        grid = np.concatenate(rows, axis=0)
+        Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
+        print(f"samples figure (rows: {', '.join(n for n in results if 'error' not in results[n])}): {path}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line: --size --background --budget-min --threads --only --n-fid --n-images --cache."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -219,6 +236,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-set", nargs="+", action="extend", default=[], metavar="PEER.KEY=VALUE",
                    help="change a peer Trainer argument (JSON value), e.g. lightweight-gan.fmap_max=64; "
                         "default: each peer's command-line defaults (the table notes any change)")
+    p.add_argument("--figure", type=Path, help="also save a PNG: one row of samples per contestant")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one contestant from a spec.json
     args = p.parse_args(argv)
     if args.worker is None:
@@ -296,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "floor": floor,
                                 "results": results}, indent=1, default=str))
     print(f"\n{text}\n\n(numbers also in {path})")
+    if args.figure:
+        samples_figure(results, args.figure)
     return 0 if all("error" not in r for r in results.values()) else 1
 
 

@@ -57,6 +57,8 @@ STEPS = (
     Step("models_2t", "The same at 2 threads", "bench_models.py",
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "5"),
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "1", "--warmup", "1")),
+    Step("gan_levers", "What each CPU lever buys the GAN presets (variants interleaved)", "bench_gan_levers.py",
+         ("--rounds", "3", "--steps", "3"), ("--only", "dcgan", "--rounds", "1", "--steps", "1")),
     Step("vae_peers", "VAE training step: facelab vs pythae on the same networks and data", "bench_vae_peers.py",
          ("--images", "6400", "--threads", "1", "--profile"), ("--quick",)),
     Step("app", "App latency as users get it (shipped VAE, HVAE and StyleGAN)", "bench_app.py",
@@ -65,6 +67,8 @@ STEPS = (
     Step("synthfaces", "Synthetic faces per core", "bench_synthfaces.py",
          ("--sizes", "32", "64", "128", "--batches", "64", "256"),
          ("--sizes", "32", "--batches", "64", "--images", "256")),
+    Step("rembg", "Background removal: one rembg session reused vs a session per image", "bench_rembg.py",
+         ("--images", "12"), ("--images", "2", "--size", "64")),
     Step("probes", "Probe fits at seed 000's scale (70,000 × 800) vs scikit-learn", "bench_probes.py",
          ("--attributes", "1,5"), ("--n", "2000", "--solvers", "newton,liblinear", "--attributes", "1")),
 )

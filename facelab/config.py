@@ -70,6 +70,8 @@ class TrainConfig:
     report_to: str = "tensorboard"
     ema_decay: float | None = None  # VAE family: sample and release an EMA of the weights (e.g. 0.999)
     init_from: str | None = None  # bundle folder or Hub id whose weights start the run (fine-tuning); same model
+    channels_last: bool = False  # CPU lever: 4-D weights and image batches in NHWC (training/speed.py)
+    compile: bool = False  # CPU lever: torch.compile (inductor) of the model's forward; eager fallback
     trace_ranks: bool = False  # each rank writes its batch indices + final weights to output_dir/ranks/
 
 

@@ -149,27 +149,33 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run"]
 
 
-def ensure_chromium() -> str:
-    """Path of a chromium binary, apt-installing it when missing and root; skips the test when impossible."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
+def ensure_apt(binaries: tuple[str, ...], package: str) -> str:
+    """Path of the first of binaries, apt-installing package when none is found (needs root); else skips."""
+    def found() -> str | None:
+        return next((p for p in map(shutil.which, binaries) if p), None)
+
+    if found():
+        return found()
     apt = shutil.which("apt-get")
     if apt is None or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and cannot be installed here (needs root and apt-get): "
-                    "run `apt-get install -y chromium`")
+        pytest.skip(f"{binaries[0]} is not installed and cannot be installed here (needs root and apt-get): "
+                    f"run `apt-get install -y {package}`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     errors = []
-    for cmds in ([[apt, "install", "-y", "-q", "chromium"]],
-                 [[apt, "update", "-q"], [apt, "install", "-y", "-q", "chromium"]]):
+    for cmds in ([[apt, "install", "-y", "-q", package]],
+                 [[apt, "update", "-q"], [apt, "install", "-y", "-q", package]]):
         try:
             results = [_run(cmd, timeout=900, env=env) for cmd in cmds]
         except (OSError, subprocess.TimeoutExpired) as err:
             errors.append(str(err))
             continue
         errors.extend(r.stderr.strip()[-300:] for r in results if r.returncode)
-        found = shutil.which("chromium")
-        if found:
-            return found
-    pytest.skip(f"`apt-get install -y chromium` failed: {' | '.join(errors)[-600:]}")
+        if found():
+            return found()
+    pytest.skip(f"`apt-get install -y {package}` failed: {' | '.join(errors)[-600:]}")
     raise AssertionError("unreachable")
+
+
+def ensure_chromium() -> str:
+    """Path of a chromium binary, apt-installing it when missing and root; skips the test when impossible."""
+    return ensure_apt(("chromium", "chromium-browser"), "chromium")

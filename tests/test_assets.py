@@ -17,6 +17,9 @@ from training.train_utils import resolve_model_params
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SOURCES = default_sources(ASSETS)
+# train keys that never change a recipe: where files go, and speed levers that keep the weights as
+# they are (tests/test_train_speed.py), so a bundle trained before a lever existed is the same recipe
+NOT_RECIPE = {"output_dir", "report_to", "compile", "channels_last"}
 
 
 def test_order_file_names_only_shipped_bundles_and_lists_them_first():
@@ -51,7 +54,7 @@ def test_adagvae_presets_are_the_shipped_bundles_recorded_recipe():
     recorded = [stage["run_config"] for stage in meta["lineage"]] + [meta["run_config"]]
     presets = [resolved(name) for name in ("adagvae_synthfaces64", "adagvae_synthfaces64_cooldown")]
     assert len(recorded) == len(presets) == 2
-    paths = {"output_dir", "init_from", "report_to"}
+    paths = NOT_RECIPE | {"init_from"}
     for preset, run in zip(presets, recorded):
         assert preset["model"] == run["model"] and preset["data"] == run["data"]
         assert {k: v for k, v in preset["train"].items() if k not in paths} == \
@@ -90,7 +93,7 @@ def test_cpu_gan_presets_are_the_shipped_bundles_recipe(folder, preset):
     assert preset_cfg["model"] == to_dict(run_cfg)["model"]
     # the grey and blur bundles are the same recipe and seed with only the background changed
     assert {**preset_cfg["data"], "background": run["data"]["background"]} == run["data"]
-    paths = {"output_dir", "report_to"}
+    paths = NOT_RECIPE
     assert {k: v for k, v in preset_cfg["train"].items() if k not in paths} == \
         {k: v for k, v in run["train"].items() if k not in paths}
 

@@ -36,6 +36,7 @@ from training.checkpoints import (TrainerState, checkpoint_root, latest_checkpoi
 from training.data import EpochSampler, epoch_batches, fixed_batch, make_dataloader, make_dataset  # noqa: E402
 from training.ema import WeightAverage, averaged  # noqa: E402
 from training.outputs import lineage, write_bundle, write_samples  # noqa: E402
+from training.speed import apply_speed_options, batch_channels_last  # noqa: E402
 from training.steps import Trainables, encoder_step, gan_step, grad_clip_for  # noqa: E402
 from training.train_utils import (Meter, TrainingError, build_accelerator, check_finite,  # noqa: E402
                                   check_finite_weights, flat_hparams, init_weights, make_schedulers, reduce_scalars,
@@ -94,6 +95,7 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     model = resolve_model_params(cfg, dataset)
     # before prepare, so every rank starts from the same weights
     start = init_weights(model, cfg.train.init_from) if cfg.train.init_from else None
+    apply_speed_options(model, cfg.train.channels_last, cfg.train.compile, accelerator.print)
     optimizers = model.configure_optimizers(cfg.train.learning_rate)
     schedulers = make_schedulers(cfg, optimizers)
     loader, sampler = make_dataloader(dataset, cfg.train.batch_size, cfg.train.seed, cfg.data.num_workers)
@@ -153,6 +155,8 @@ def train_loop(run: Run, state: TrainerState) -> dict[str, float]:
               desc=run.model.kind, dynamic_ncols=True) as progress:
         for batch in epoch_batches(acc, run.loader, run.sampler, state.step):
             index = batch.pop("index")
+            if t.channels_last:
+                batch = batch_channels_last(batch)
             if t.trace_ranks:
                 write_rank_trace(acc, t.output_dir, state.step, index)
             logs = run.step_fn(acc, run.parts, batch, state.step, run.model)
