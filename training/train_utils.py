@@ -294,4 +294,6 @@ def init_weights(model: torch.nn.Module, source: str) -> dict[str, Any]:
     model.load_state_dict(theirs, strict=not derived)
     if derived:
         model.reset_derived_state()
+    if hasattr(model, "continue_stage"):  # GANs: schedules and EMA count images across stages
+        model.continue_stage()
     return bundle.meta

@@ -164,6 +164,7 @@ class DCGAN(AdversarialModel):
         if int(ema_half_life_images) > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
             self.register_buffer("ema_images_seen", torch.tensor(0, dtype=torch.int64))
+        self.images_offset = 0  # images of earlier stages (init_from): see continue_stage
 
     @property
     def has_ema(self) -> bool:
@@ -226,12 +227,18 @@ class DCGAN(AdversarialModel):
                 "d_fake": fake_logits.detach().mean()}
 
 
+    def continue_stage(self) -> None:
+        """After loading a bundle to train on (init_from): count this run's images on from the EMA's,
+        so the average keeps updating from the first step instead of waiting for the old count."""
+        self.images_offset = int(self.ema_images_seen) if self.has_ema else 0
+
     @torch.no_grad()
     def after_step(self, step: int, images_seen: int) -> dict[str, float]:
         """EMA update by the images since the last one (half-life in images); nothing without EMA."""
         if not self.has_ema:
             return {}
-        delta = int(images_seen) - int(self.ema_images_seen)
+        images_seen = int(images_seen) + self.images_offset  # this run's images on top of earlier stages'
+        delta = images_seen - int(self.ema_images_seen)
         if delta <= 0:  # a repeated call for the same images must not average twice
             return {"ema_beta": 1.0}
         beta = 0.5 ** (delta / float(self.config.ema_half_life_images))

@@ -56,6 +56,7 @@ class StyleGAN(AdversarialModel):
         self.register_buffer("level", torch.tensor(0 if progressive else max_level, dtype=torch.int64))
         self.register_buffer("alpha", torch.tensor(1.0))
         self.register_buffer("images_seen", torch.tensor(0, dtype=torch.int64))
+        self.images_offset = 0  # images of earlier stages (init_from): see continue_stage
 
     # ---- latent contract ---------------------------------------------------------------
     @property
@@ -229,9 +230,16 @@ class StyleGAN(AdversarialModel):
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
             b_ema.copy_(b)
 
+    def continue_stage(self) -> None:
+        """After loading a bundle to train on (init_from): this run's images count on from the bundle's,
+        so the progressive schedule does not restart at 4 px and the EMA does not wait for the run
+        to pass the bundle's count."""
+        self.images_offset = int(self.images_seen)
+
     def after_step(self, step: int, images_seen: int) -> dict[str, float]:
         """EMA update (half-life in images, StyleGAN-2 ramp-up) and progressive (level, α) update."""
-        delta = int(images_seen) - int(self.images_seen)
+        images_seen = int(images_seen) + self.images_offset  # this run's images on top of earlier stages'
+        delta = images_seen - int(self.images_seen)
         beta = 1.0
         if delta > 0:  # a second call for the same images (one per optimizer) must not double-update
             half_life = float(self.config.ema_half_life_images)
