@@ -88,7 +88,8 @@ def training_rows(meta: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def training_stage(meta: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """A bundle's run as one stage of a training history: what reproduces it (run config, summary)."""
-    stage = {"name": meta.get("name"), "training": meta.get("training"), "run_config": meta.get("run_config")}
+    stage = {"name": meta.get("name"), "training": meta.get("training"), "run_config": meta.get("run_config"),
+             "metrics": meta.get("metrics") or {}}  # what the stage measured (FID...), kept when it is trained on
     return {"source": source, **stage} if source is not None else stage
 
 
@@ -97,21 +98,24 @@ def _stage_row(stage: dict[str, Any], keys: list[str], params: dict[str, Any]) -
     run, info = stage.get("run_config") or {}, stage.get("training") or {}
     train = run.get("train", {})
     start = (train.get("init_from") and "fine-tune") or "from scratch"
+    fid = (stage.get("metrics") or {}).get("fid_1000")
     cells = [stage.get("name"), start, info.get("steps", train.get("max_steps")),
              _lrs(info.get("learning_rates")) or train.get("learning_rate"), train.get("lr_scheduler"),
-             train.get("ema_decay"), *[params.get(k) for k in keys]]
+             train.get("ema_decay"), info.get("images_seen"), None if fid is None else round(float(fid), 1),
+             *[params.get(k) for k in keys]]
     return "| " + " | ".join(_fmt(c) for c in cells) + " |"
 
 
 def history_table(meta: dict[str, Any]) -> str:
     """Markdown table of every training stage of a fine-tuned bundle, oldest first, this run last.
 
-    Model params that differ between stages (β, loss weights) get a column each: they are the recipe.
+    Each stage's FID is the one measured on its own bundle (shared protocol), when it was; model params
+    that differ between stages (β, loss weights) get a column each: they are the recipe.
     """
     stages = [*(meta.get("lineage") or []), training_stage(meta)]
     params = [((s.get("run_config") or {}).get("model") or {}).get("params", {}) for s in stages]
     keys = sorted({k for p in params for k in p if any(q.get(k) != p.get(k) for q in params)})
-    head = ["stage", "start", "steps", "learning rate", "LR schedule", "EMA", *keys]
+    head = ["stage", "start", "steps", "learning rate", "LR schedule", "EMA", "images", "FID (1000)", *keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + [_stage_row(s, keys, p) for s, p in zip(stages, params)])
 

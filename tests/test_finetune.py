@@ -137,3 +137,15 @@ def test_a_bundle_fine_tuned_twice_carries_every_stage_of_its_recipe(start_bundl
     assert rows[1].startswith(f"| {first['name']} | from scratch | 2 |") and rows[1].endswith("| 1 |")
     assert rows[2].startswith("| stage2 | fine-tune | 2 | model 1e-05 |") and rows[2].endswith("| 0.2 |")
     assert rows[3].startswith("| stage3 | fine-tune | 3 |") and "| cosine |" in rows[3] and rows[3].endswith("| 0.5 |")
+
+
+def test_history_table_gives_each_stage_its_images_and_measured_fid():
+    from facelab.cards import history_table, training_stage
+
+    first = {"name": "s1", "training": {"steps": 5, "images_seen": 320}, "run_config": {},
+             "metrics": {"fid_1000": 154.12}}
+    meta = {"name": "s2", "training": {"steps": 10, "images_seen": 640}, "run_config": {},
+            "metrics": {"fid_1000": 64.66}, "lineage": [training_stage(first, "assets/s1")]}
+    rows = [r for r in history_table(meta).splitlines() if r.startswith(("| s1 ", "| s2 "))]
+    assert "images | FID (1000) |" in history_table(meta)
+    assert rows[0].endswith("| 320 | 154.1 |") and rows[1].endswith("| 640 | 64.7 |")

@@ -43,6 +43,19 @@ def _spectrum(b: BundleFiles) -> tuple[str, list[float]] | None:
 # ---------------------------------------------------------------- seed 002
 
 
+def _earlier_stages(model: str, variant: str, b: BundleFiles) -> list[list[str]]:
+    """Rows for the measured earlier stages of a bundle trained further (lineage), for equal-images comparisons."""
+    rows = []
+    for i, stage in enumerate(b.meta.get("lineage") or [], 1):
+        m = stage.get("metrics") or {}
+        if m.get("fid_1000") is None:
+            continue
+        rows.append([model, f"{variant} (stage {i} of `{b.name}`: `{stage.get('name')}`)", num(m["fid_1000"], 1),
+                     num(m.get("fid_floor_1000"), 1), f"{num(m.get('kid_1000'), 4)} ± {num(m.get('kid_1000_std'), 4)}",
+                     "—", "—", "—", count((stage.get("training") or {}).get("images_seen"))])
+    return rows
+
+
 def seed002_main(inp: Inputs, page: Page) -> str:
     """Original vs grey vs blur per model family: FID, background share, PCA spectrum."""
     groups = variant_groups(inp)
@@ -64,6 +77,7 @@ def seed002_main(inp: Inputs, page: Page) -> str:
                          count((b.meta.get("training") or {}).get("images_seen"))])
             if spec:
                 spectra[f"{b.name} ({spec[0]})"] = spec[1]
+            rows += _earlier_stages(f"{kind} {plain(size)} px", variant, b)
     if not rows:
         return pending("original vs grey", "no model family is shipped on two background variants")
     fig = pca_figure(spectra, page.figure("seed002_pca.png")) if spectra else None
@@ -73,7 +87,8 @@ def seed002_main(inp: Inputs, page: Page) -> str:
         "background share = share of latent variance explained by the background factors (metrics.json); "
         "active dims = dimensions the FactorVAE metric keeps (posterior-mean spread above its pruning threshold; "
         "metrics.json); PCA = the first three "
-        "components' shares of latent variance (probes.json):",
+        "components' shares of latent variance (probes.json); a *stage* row is an earlier, measured stage of a "
+        "bundle trained further (facelab.json lineage): compare variants at equal images seen:",
         md_table(["model", "trained on", "FID", "data floor", "KID ± std", "background share", "active dims",
                   "PCA top-3", "images seen"], rows, "llrrrrrlr"),
         page.link(fig, "cumulative PCA spectrum of each bundle's latents")] if p)
