@@ -225,7 +225,7 @@ def test_pending_rows_fill_when_the_bundle_lands(tmp_path: Path, inputs: tuple[P
     _write(inputs[1] / "conditional_hvaefx_early.json", {"bundle": "hvaefx_early", "steps": 600, "kind": "hvae",
                                                           "attributes": [{"attribute": "Male", "reported": [0.7411, 0.2713]}]})
     text = _build(tmp_path, inputs).read_text()
-    assert "**pending** — CVAE" in text and "pending — early run" in text
+    assert "**pending** — CVAE" in text and "**Early run.**" in text
     assert "0.741" not in text and "**pending** — level-wise conditional precision of the HVAE" in text
     assets = inputs[0]
     metrics = _fid(97.31, 11.69, 0.0813, "original", 64)

@@ -44,9 +44,9 @@ def hvae_bundle(inp: Inputs) -> BundleFiles | None:
 def early_note(b: BundleFiles) -> str:
     """The app's early-run label, said before its numbers."""
     note = b.meta.get("note") or "an early run"
-    return (f"**pending — early run.** `{b.name}` is marked early in its facelab.json ({note}); its numbers "
-            "below are placeholders and are replaced automatically when the new bundle lands in "
-            f"`assets/{b.folder.name}`.")
+    return (f"**Early run.** `{b.name}` is marked early in its facelab.json ({note}); its numbers below are "
+            "measured on it, not on a model that reached the goal, and are replaced automatically when a "
+            f"better bundle lands in `assets/{b.folder.name}`.")
 
 
 # ---------------------------------------------------------------- seed 000
