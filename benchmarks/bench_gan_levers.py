@@ -4,13 +4,14 @@
     python benchmarks/bench_gan_levers.py                   # both presets, every lever
     python benchmarks/bench_gan_levers.py --only stylegan --rounds 3
 
-Each variant is a change of one thing against the preset as shipped (training/configs/
-dcgan_synthfaces32_cpu.yaml, stylegan_synthfaces32_cpu.yaml): threads, batch size, channels_last,
+Each variant is a change of one thing against the preset's network and batch with its speed levers
+off (training/configs/dcgan_synthfaces32_cpu.yaml, stylegan_synthfaces32_cpu.yaml; the presets then
+switch on the train.compile / train.channels_last levers this table picks): threads, batch size, channels_last,
 torch.compile, lazy R1 interval (StyleGAN), the discriminator layout before the pooled second conv
 (StyleGAN), and channel width. Variants are timed round-robin — round r times every variant once —
 so machine load hits them alike; the table gives the median over rounds as images/s and as a ratio
 to the preset. Training steps are the real ones (both phases, optimizers, after_step's EMA) on
-random images; torch.compile's one-off compile time is reported apart. mixed precision is left out
+random images, timed over whole lazy-R1 periods; torch.compile's one-off compile time is reported apart. mixed precision is left out
 on purpose: this AVX2 CPU has no native bf16 (10–50× slower).
 """
 
@@ -66,7 +67,7 @@ def old_discriminator_layout(model: nn.Module) -> None:
 
 def variants(kind: str, params: dict[str, Any]) -> list[Variant]:
     """The preset and one-lever changes of it."""
-    out = [Variant("preset (1 thread)"), Variant("2 threads", threads=2), Variant("batch ×0.5", batch_scale=0.5),
+    out = [Variant("preset, speed levers off (1 thread)"), Variant("2 threads", threads=2), Variant("batch ×0.5", batch_scale=0.5),
            Variant("batch ×2", batch_scale=2.0), Variant("channels_last", channels_last=True),
            Variant("torch.compile", compile=True),
            Variant("channels_last + torch.compile", channels_last=True, compile=True)]
@@ -115,6 +116,10 @@ def bench(kind: str, rounds: int, steps: int) -> list[str]:
     """Markdown rows for one preset: images/s (median over rounds) and ratio to the preset."""
     cfg = load_config(ROOT / PRESETS[kind])
     params, size, batch = dict(cfg.model.params), int(cfg.data.image_size), int(cfg.train.batch_size)
+    # Time whole lazy-R1 periods: any r1_interval consecutive steps hold exactly one R1 step, so a
+    # window of a multiple of it charges each variant its true share of R1 (a shorter one may hold none).
+    period = int(params.get("r1_interval", 1) or 1)
+    steps = -(-steps // period) * period
     runs, compile_s = [], {}
     for v in variants(kind, params):
         b = int(batch * v.batch_scale)
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(PRESETS), help="one preset")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per variant per round (rounded up to a "
+                   "multiple of the preset's lazy-R1 interval)")
     args = p.parse_args(argv)
     print("| preset | lever | batch | threads | images/s | images/s per thread | vs preset |")
     print("|---|---|---:|---:|---:|---:|---:|")

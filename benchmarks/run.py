@@ -58,7 +58,7 @@ STEPS = (
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "5"),
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "1", "--warmup", "1")),
     Step("gan_levers", "What each CPU lever buys the GAN presets (variants interleaved)", "bench_gan_levers.py",
-         ("--rounds", "3", "--steps", "3"), ("--only", "dcgan", "--rounds", "1", "--steps", "1")),
+         ("--rounds", "2", "--steps", "3"), ("--only", "dcgan", "--rounds", "1", "--steps", "1")),
     Step("ddp", "Two cores: one process × 2 threads vs 2-process DDP", "bench_ddp.py",
          ("--steps", "60", "--rounds", "2"), ("--presets", "dcgan_synthfaces32_cpu", "--steps", "4", "--rounds", "1")),
     Step("vae_peers", "VAE training step: facelab vs pythae on the same networks and data", "bench_vae_peers.py",

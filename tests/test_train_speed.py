@@ -60,4 +60,10 @@ def test_without_a_compiler_the_run_says_so_and_trains_uncompiled(tmp_path, monk
     out = tmp_path / "run"
     assert main(tiny_args("dcgan", out, 2, "train.report_to=none", "train.compile=true")) == 0
     assert "no-such-g++" in capsys.readouterr().out
-    assert (out / "bundle" / WEIGHTS_FILE).is_file()
+    assert load_bundle(out / "bundle").meta["training"]["speed_levers"] == []  # said, and recorded
+
+
+def test_the_bundle_records_the_levers_in_effect(tmp_path):
+    out = tmp_path / "run"
+    assert main(tiny_args("stylegan", out, 2, "train.report_to=none", "train.channels_last=true")) == 0
+    assert load_bundle(out / "bundle").meta["training"]["speed_levers"] == ["channels_last"]

@@ -43,16 +43,29 @@ def _spectrum(b: BundleFiles) -> tuple[str, list[float]] | None:
 # ---------------------------------------------------------------- seed 002
 
 
+def _stage_images(stage: dict[str, Any]) -> int:
+    return int((stage.get("training") or {}).get("images_seen") or 0)
+
+
+def total(b: BundleFiles, key: str = "images_seen") -> float | None:
+    """A training count (images_seen, seconds) over every stage of a bundle (lineage + its own run)."""
+    own = (b.meta.get("training") or {}).get(key)
+    if own is None:
+        return None
+    return sum(float((s.get("training") or {}).get(key) or 0) for s in b.meta.get("lineage") or []) + float(own)
+
+
 def _earlier_stages(model: str, variant: str, b: BundleFiles) -> list[list[str]]:
     """Rows for the measured earlier stages of a bundle trained further (lineage), for equal-images comparisons."""
-    rows = []
+    rows, seen = [], 0
     for i, stage in enumerate(b.meta.get("lineage") or [], 1):
+        seen += _stage_images(stage)  # cumulative: what the weights had seen when the stage was measured
         m = stage.get("metrics") or {}
         if m.get("fid_1000") is None:
             continue
         rows.append([model, f"{variant} (stage {i} of `{b.name}`: `{stage.get('name')}`)", num(m["fid_1000"], 1),
                      num(m.get("fid_floor_1000"), 1), f"{num(m.get('kid_1000'), 4)} ± {num(m.get('kid_1000_std'), 4)}",
-                     "—", "—", "—", count((stage.get("training") or {}).get("images_seen"))])
+                     "—", "—", "—", count(seen)])
     return rows
 
 
@@ -74,7 +87,7 @@ def seed002_main(inp: Inputs, page: Page) -> str:
                          num(fid.get("fid_floor"), 1), f"{num(fid.get('kid'), 4)} ± {num(fid.get('kid_std'), 4)}",
                          num(share) if share is not None else "— (no encoder)",
                          plain(b.metric("factor_vae_active_dims")), f"{spec[0]}: {top}" if spec else "—",
-                         count((b.meta.get("training") or {}).get("images_seen"))])
+                         count(total(b))])
             if spec:
                 spectra[f"{b.name} ({spec[0]})"] = spec[1]
             rows += _earlier_stages(f"{kind} {plain(size)} px", variant, b)
@@ -90,7 +103,7 @@ def seed002_main(inp: Inputs, page: Page) -> str:
         "components' shares of latent variance (probes.json); a *stage* row is an earlier, measured stage of a "
         "bundle trained further (facelab.json lineage): compare variants at equal images seen:",
         md_table(["model", "trained on", "FID", "data floor", "KID ± std", "background share", "active dims",
-                  "PCA top-3", "images seen"], rows, "llrrrrrlr"),
+                  "PCA top-3", "images seen (all stages)"], rows, "llrrrrrlr"),
         page.link(fig, "cumulative PCA spectrum of each bundle's latents")] if p)
 
 
@@ -136,12 +149,12 @@ def seed002_cost(inp: Inputs, seed: dict[str, Any]) -> str:
     cost = seed.get("cost_table") or {}
     rows = [[r["hardware"], plain(r["minutes_per_epoch"]), plain(r["hours_for_400_epochs"])] for r in cost.get("rows", [])]
     ours = [[_status(b), (b.meta.get("training") or {}).get("device", "—"),
-             count((b.meta.get("training") or {}).get("images_seen")), seconds((b.meta.get("training") or {}).get("seconds"))]
+             count(total(b)), seconds(total(b, "seconds"))]
             for _, by in sorted(variant_groups(inp).items()) for v in VARIANTS if (b := by.get(v))]
     return "\n\n".join([f"**Cost.** Seed, {cost.get('cite', '')} (FFHQ {count(seed.get('resolution'))} px):",
                         md_table(["hardware", "minutes per epoch", f"hours for {plain(cost.get('epochs'))} epochs"], rows),
                         "facelab, each bundle above (facelab.json `training`):",
-                        md_table(["bundle", "device", "images seen", "wall seconds"], ours)])
+                        md_table(["bundle", "device", "images seen (all stages)", "wall seconds (all stages)"], ours)])
 
 
 def seed002(inp: Inputs, page: Page) -> str:
@@ -290,15 +303,14 @@ def seed004_fid(inp: Inputs) -> str:
             fid = b.fid(suffix)
             if fid is None:
                 continue
-            t = b.meta.get("training") or {}
             rows.append([_status(b), b.kind, fid.get("background", "—"), plain(fid.get("resolution")),
                          num(fid.get("fid"), 1), f"{num(fid.get('kid'), 4)} ± {num(fid.get('kid_std'), 4)}",
-                         num(fid.get("fid_floor"), 1), count(t.get("images_seen")), seconds(t.get("seconds"))])
+                         num(fid.get("fid_floor"), 1), count(total(b)), seconds(total(b, "seconds"))])
     if not rows:
         return pending("FID/KID", "no bundle carries the shared FID protocol yet")
     return ("**FID / KID at one protocol** (each bundle's metrics.json `fid_protocol`: generated vs held-out "
             "synthfaces of its variant, area-downsampled where the protocol size is below the model's):\n\n"
-            + md_table(["bundle", "kind", "background", "px", "FID", "KID ± std", "data floor", "images seen",
+            + md_table(["bundle", "kind", "background", "px", "FID", "KID ± std", "data floor", "images seen (all stages)",
                         "wall seconds"], rows, "lllrrrrrr"))
 
 

@@ -1,8 +1,10 @@
 """CPU speed levers of a training run: channels_last memory format and torch.compile (inductor).
 
-Both keep the model's parameters, their names and the saved weights exactly as without them, so a
-run can switch them on or off between stages and resume across the switch. Measured per preset in
-benchmarks/bench_gan_levers.py and bench_vae_peers.py; each preset turns on the ones that paid.
+Both keep the model's parameters, their names, shapes and the saved layout as without them, so a run
+can switch them on or off between stages and resume across the switch; the values differ only as two
+runs on different kernels do (a compiled graph also draws its noise with inductor's own RNG). Measured
+per preset in benchmarks/bench_gan_levers.py and bench_vae_peers.py; each preset turns on the ones that
+paid, and the bundle's facelab.json records the ones in effect (training.speed_levers).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def compiler_missing() -> str | None:
     cxx = os.environ.get("CXX", _DEFAULT_CXX)
     if shutil.which(cxx) is None:
         return (f"train.compile: the C++ compiler {cxx!r} that torch.compile's inductor backend needs was not "
-                f"found, so training runs uncompiled (same results, slower). Install one (Debian/Ubuntu: "
+                f"found, so training runs uncompiled (same recipe, slower). Install one (Debian/Ubuntu: "
                 f"apt-get install g++) or point CXX at it; or set train.compile=false to silence this.")
     return None
 
@@ -40,8 +42,9 @@ def apply_speed_options(model: torch.nn.Module, channels_last: bool, compile_mod
         if why:
             say(why)
         else:
-            # A compile error at the first step falls back to eager with a warning instead of killing
-            # a run that may already have trained for hours (the same code runs either way).
+            # An error while dynamo/inductor compile the forward falls back to eager with a warning
+            # instead of stopping the run (process-wide setting; backward graphs compile lazily and
+            # can still raise from backward()).
             torch._dynamo.config.suppress_errors = True
             model.compile()  # in place: forward compiled, state_dict keys unchanged (no _orig_mod prefix)
             active.append("compile")

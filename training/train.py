@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,6 +59,7 @@ class Run:
     step_fn: Callable[..., dict[str, torch.Tensor]]
     history: list[dict[str, Any]]  # earlier stages of a fine-tuned run (train.init_from), oldest first
     average: WeightAverage | None = None  # train.ema_decay: sampled and released instead of the raw weights
+    levers: list[str] = field(default_factory=list)  # speed levers in effect (training/speed.py)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,7 +96,7 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     model = resolve_model_params(cfg, dataset)
     # before prepare, so every rank starts from the same weights
     start = init_weights(model, cfg.train.init_from) if cfg.train.init_from else None
-    apply_speed_options(model, cfg.train.channels_last, cfg.train.compile, accelerator.print)
+    levers = apply_speed_options(model, cfg.train.channels_last, cfg.train.compile, accelerator.print)
     optimizers = model.configure_optimizers(cfg.train.learning_rate)
     schedulers = make_schedulers(cfg, optimizers)
     loader, sampler = make_dataloader(dataset, cfg.train.batch_size, cfg.train.seed, cfg.data.num_workers)
@@ -110,7 +111,7 @@ def build(cfg: RunConfig, accelerator: Accelerator) -> Run:
     return Run(cfg=cfg, accelerator=accelerator, dataset=dataset, loader=prepared[-1], sampler=sampler,
                parts=parts, model=unwrapped, fixed=fixed_batch(dataset, cfg.train.num_samples),
                step_fn=gan_step if model.is_gan else encoder_step, history=lineage(start, cfg.train.init_from),
-               average=average)
+               average=average, levers=levers)
 
 
 def start_state(run: Run, resume_from: Path | None) -> TrainerState:
@@ -193,7 +194,7 @@ def finish(run: Run, state: TrainerState, final: dict[str, float]) -> Path | Non
            for name, opt in run.parts.optimizers.items()}
     training = {"steps": state.step, "images_seen": state.images_seen, "num_processes": acc.num_processes,
                 "mixed_precision": run.cfg.train.mixed_precision, "device": str(acc.device),
-                "seconds": round(state.seconds, 2), "learning_rates": lrs}
+                "seconds": round(state.seconds, 2), "learning_rates": lrs, "speed_levers": run.levers}
     if run.average is not None:
         training["ema_decay"] = run.average.decay
     with averaged(run.average):  # the release holds the averaged weights, checked like the raw ones
