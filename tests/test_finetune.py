@@ -127,6 +127,8 @@ def test_a_bundle_fine_tuned_twice_carries_every_stage_of_its_recipe(start_bundl
     assert [s["source"] for s in stages] == [str(start_bundle), str(stage2 / "bundle")]
     assert stages[1]["run_config"]["model"]["params"]["background_weight"] == 0.2
     assert stages[0]["run_config"] == first["run_config"] and stages[1]["training"]["steps"] == 2
+    seen = [s["training"]["images_seen"] for s in stages] + [meta["training"]["images_seen"]]
+    assert meta["training"]["images_seen_all_stages"] == sum(seen) and len(set(seen)) > 1
     card = (stage3 / "bundle" / "README.md").read_text()
     table = card.split("## Training history")[1].split("##")[0]
     rows = [line for line in table.splitlines() if line.startswith("| ")]

@@ -48,11 +48,10 @@ def _stage_images(stage: dict[str, Any]) -> int:
 
 
 def total(b: BundleFiles, key: str = "images_seen") -> float | None:
-    """A training count (images_seen, seconds) over every stage of a bundle (lineage + its own run)."""
-    own = (b.meta.get("training") or {}).get(key)
-    if own is None:
-        return None
-    return sum(float((s.get("training") or {}).get(key) or 0) for s in b.meta.get("lineage") or []) + float(own)
+    """A training count (images_seen, seconds) over every stage: the bundle's own `<key>_all_stages` when
+    it was continued from another (train.py writes it), else its one run's; None when unrecorded."""
+    t = b.meta.get("training") or {}
+    return t.get(f"{key}_all_stages") if b.meta.get("lineage") else t.get(key)
 
 
 def _earlier_stages(model: str, variant: str, b: BundleFiles) -> list[list[str]]:
@@ -311,7 +310,7 @@ def seed004_fid(inp: Inputs) -> str:
     return ("**FID / KID at one protocol** (each bundle's metrics.json `fid_protocol`: generated vs held-out "
             "synthfaces of its variant, area-downsampled where the protocol size is below the model's):\n\n"
             + md_table(["bundle", "kind", "background", "px", "FID", "KID ± std", "data floor", "images seen (all stages)",
-                        "wall seconds"], rows, "lllrrrrrr"))
+                        "wall seconds (all stages)"], rows, "lllrrrrrr"))
 
 
 def seed004_coverage(inp: Inputs, seed: dict[str, Any]) -> str:

@@ -197,6 +197,10 @@ def finish(run: Run, state: TrainerState, final: dict[str, float]) -> Path | Non
                 "seconds": round(state.seconds, 2), "learning_rates": lrs, "speed_levers": run.levers}
     if run.average is not None:
         training["ema_decay"] = run.average.decay
+    if run.history:  # a continued bundle: what its weights have seen over every stage
+        for key in ("images_seen", "seconds"):
+            earlier = sum(float((s.get("training") or {}).get(key) or 0) for s in run.history)
+            training[f"{key}_all_stages"] = round(earlier + float(training[key]), 2)
     with averaged(run.average):  # the release holds the averaged weights, checked like the raw ones
         check_finite_weights(run.model, state.step, state.last_checkpoint)
         folder = write_bundle(run.model, run.cfg, run.dataset, run.fixed, final, training, run.history)
