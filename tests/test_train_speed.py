@@ -67,3 +67,10 @@ def test_the_bundle_records_the_levers_in_effect(tmp_path):
     out = tmp_path / "run"
     assert main(tiny_args("stylegan", out, 2, "train.report_to=none", "train.channels_last=true")) == 0
     assert load_bundle(out / "bundle").meta["training"]["speed_levers"] == ["channels_last"]
+
+
+def test_a_stylegan_with_r1_trains_uncompiled_and_says_why(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_args("stylegan", out, 2, "train.report_to=none", "train.compile=true")) == 0
+    assert "double backward" in capsys.readouterr().out
+    assert load_bundle(out / "bundle").meta["training"]["speed_levers"] == []

@@ -38,7 +38,7 @@ def apply_speed_options(model: torch.nn.Module, channels_last: bool, compile_mod
         model.to(memory_format=torch.channels_last)  # 4-D weights only; names and values unchanged
         active.append("channels_last")
     if compile_model:
-        why = compiler_missing()
+        why = getattr(model, "compile_unsupported", None) or compiler_missing()
         if why:
             say(why)
         else:

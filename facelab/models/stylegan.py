@@ -57,6 +57,10 @@ class StyleGAN(AdversarialModel):
         self.register_buffer("alpha", torch.tensor(1.0))
         self.register_buffer("images_seen", torch.tensor(0, dtype=torch.int64))
         self.images_offset = 0  # images of earlier stages (init_from): see continue_stage
+        # read by training/speed.py: R1 differentiates through D's input gradient (double backward)
+        self.compile_unsupported = None if float(r1_gamma) == 0 else (
+            "train.compile: StyleGAN's R1 penalty needs double backward, which torch.compile's aot_autograd "
+            "does not support; training uncompiled (set model.params.r1_gamma=0 to compile)")
 
     # ---- latent contract ---------------------------------------------------------------
     @property
