@@ -57,7 +57,7 @@ STEPS = (
     Step("models_2t", "The same at 2 threads", "bench_models.py",
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "5"),
          ("--presets", "--threads", "2", "--precisions", "fp32", "--steps", "1", "--warmup", "1")),
-    Step("gan_levers", "What each CPU lever buys the GAN presets (variants interleaved)", "bench_gan_levers.py",
+    Step("levers", "What each CPU lever buys the GAN and HVAE presets (variants interleaved)", "bench_levers.py",
          ("--rounds", "2", "--steps", "3"), ("--only", "dcgan", "--rounds", "1", "--steps", "1")),
     Step("ddp", "Two cores: one process × 2 threads vs 2-process DDP", "bench_ddp.py",
          ("--steps", "60", "--rounds", "2"), ("--presets", "dcgan_synthfaces32_cpu", "--steps", "4", "--rounds", "1")),

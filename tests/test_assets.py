@@ -41,8 +41,17 @@ def test_shipped_bundle_loads_samples_and_has_probes(source):
     assert (Path(source) / "probes" / "probes.json").is_file() and bundle.meta.get("probes")
 
 
-def test_adagvae_presets_are_the_shipped_bundles_recorded_recipe():
-    """The two adagvae presets resolve to the run configs the shipped adagvae64 records (lineage), paths aside."""
+STAGED_PRESETS = {"adagvae_synthfaces64": ("adagvae_synthfaces64", "adagvae_synthfaces64_cooldown"),
+                  "hvae_synthfaces64": ("hvae_synthfaces64_cpu", "hvae_synthfaces64_cpu_ema")}
+
+
+@pytest.mark.parametrize("folder", sorted(STAGED_PRESETS))
+def test_stage_presets_are_the_shipped_bundles_recorded_recipe(folder):
+    """Each stage preset resolves to the run config the shipped bundle records for that stage, paths aside."""
+    import inspect
+
+    from facelab.models import MODELS
+
     configs = ASSETS.parent / "training" / "configs"
 
     def resolved(name: str) -> dict:
@@ -50,17 +59,23 @@ def test_adagvae_presets_are_the_shipped_bundles_recorded_recipe():
         resolve_model_params(cfg)  # the run config records every constructor argument, defaults included
         return to_dict(cfg)
 
-    meta = json.loads((ASSETS / "adagvae_synthfaces64" / "facelab.json").read_text())
+    meta = json.loads((ASSETS / folder / "facelab.json").read_text())
     recorded = [stage["run_config"] for stage in meta["lineage"]] + [meta["run_config"]]
-    presets = [resolved(name) for name in ("adagvae_synthfaces64", "adagvae_synthfaces64_cooldown")]
-    assert len(recorded) == len(presets) == 2
+    presets = [resolved(name) for name in STAGED_PRESETS[folder]]
+    assert len(recorded) == len(presets)
     paths = NOT_RECIPE | {"init_from"}
     for preset, run in zip(presets, recorded):
-        assert preset["model"] == run["model"] and preset["data"] == run["data"]
+        # arguments added to the model after a stage ran must sit at the defaults that stage used
+        defaults = inspect.signature(MODELS[run["model"]["kind"]].__init__).parameters
+        newer = {k: v for k, v in preset["model"]["params"].items() if k not in run["model"]["params"]}
+        assert all(defaults[k].default == v for k, v in newer.items()), newer
+        assert {k: preset["model"]["params"][k] for k in run["model"]["params"]} == run["model"]["params"]
+        assert preset["data"] == run["data"]
         assert {k: v for k, v in preset["train"].items() if k not in paths} == \
             {k: v for k, v in run["train"].items() if k not in paths}
-    # stage 2 starts from stage 1's bundle
-    assert presets[1]["train"]["init_from"] == f"{presets[0]['train']['output_dir']}/bundle"
+    # each stage starts from the one before it
+    for before, after in zip(presets, presets[1:]):
+        assert after["train"]["init_from"] == f"{before['train']['output_dir']}/bundle"
 
 
 def test_assets_stay_under_60_mb():

@@ -254,3 +254,27 @@ def test_calibrated_pixel_scale_is_the_batch_rms_and_keeps_the_weights_layout():
     assert torch.isfinite(calibrated.head.weight.grad).all()
     with pytest.raises(ValueError, match="pixel_scale"):
         tiny(pixel_scale="per_channel")
+
+
+def test_dense_upsampling_starts_as_nearest_and_learns_positions(tmp_path):
+    from facelab.hub import save_bundle
+    from training.train_utils import init_weights
+
+    groups = {"group_resolutions": (1, 2, 4), "latent_channels": 4}
+    nearest = tiny(**groups)
+    assert len(nearest.ups) == 0  # the nearest layout has no upsampler weights: old bundles load as before
+    save_bundle(nearest, tmp_path / "b", {"kind": "hvae", "name": "b"})
+    dense = tiny(**groups, upsample="dense")
+    assert sorted(dense.ups) == ["2", "4"]  # out of the 1x1 and 2x2 maps only
+    init_weights(dense, str(tmp_path / "b"))  # fine-tuning a nearest bundle into a dense one
+    levels = [torch.randn(2, *spec.shape) for spec in nearest.latent_levels]
+    assert torch.allclose(dense.decode(levels), nearest.decode(levels))  # zero at init: the same function
+    # with a trained upsampler the 1x1 code alone varies the 2x2 state across positions; nearest cannot
+    with torch.no_grad():
+        dense.ups["2"].linear.weight.normal_(0, 0.1)
+    h_dense, _ = dense._walk(1, lambda k, h, pm, ls: levels[k][:1], stop=1)
+    h_near, _ = nearest._walk(1, lambda k, h, pm, ls: levels[k][:1], stop=1)
+    assert h_near.shape[-1] == 2 and torch.allclose(h_near, h_near[..., :1, :1].expand_as(h_near))
+    assert not torch.allclose(h_dense, h_dense[..., :1, :1].expand_as(h_dense))
+    with pytest.raises(ValueError, match="upsample"):
+        tiny(upsample="bilinear")

@@ -3,7 +3,7 @@
 Both keep the model's parameters, their names, shapes and the saved layout as without them, so a run
 can switch them on or off between stages and resume across the switch; the values differ only as two
 runs on different kernels do (a compiled graph also draws its noise with inductor's own RNG). Measured
-per preset in benchmarks/bench_gan_levers.py and bench_vae_peers.py; each preset turns on the ones that
+per preset in benchmarks/bench_levers.py and bench_vae_peers.py; each preset turns on the ones that
 paid, and the bundle's facelab.json records the ones in effect (training.speed_levers).
 """
 

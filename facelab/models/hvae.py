@@ -12,7 +12,9 @@ pixel-shuffle head unfolds the likelihood parameters), so the nets run at image_
 patch_size=2 makes 64×64 training ~6× cheaper on CPU; patch_size=1 is VD-VAE's full-resolution
 layout. The bottom-up encoder keeps its last activation at every resolution; the top-down decoder
 starts from a learned state at the coarsest resolution and, per resolution, runs that resolution's
-latent groups (``group_resolutions``, coarse to fine) then ``dec_blocks`` plain blocks.
+latent groups (``group_resolutions``, coarse to fine) then ``dec_blocks`` plain blocks. Between
+resolutions the state is upsampled by nearest neighbour; ``upsample="dense"`` adds, out of 1x1 and
+2x2 maps, a learned linear map of the whole state to every position of the next one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
-from facelab.models.hvae_blocks import Block, LatentGroup, discretized_log_prob, gaussian_kl, quantize
+from facelab.models.hvae_blocks import Block, DenseUpsample, LatentGroup, discretized_log_prob, gaussian_kl, quantize
 
 def calibrated_log_scale(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """σ-VAE's shared scale (Rybkin et al. 2021): log of the batch's RMS error, held constant.
@@ -64,6 +66,14 @@ class HierarchicalVAE(LatentModel):
 
     kind = "hvae"
     is_encoder = True
+    # what init_weights may start fresh when a bundle lacks it: the dense upsamplers are zero at
+    # init (the same function as nearest), so a nearest bundle can be fine-tuned into a dense one
+    derived_state = ("ups.",)
+
+    def reset_derived_state(self) -> None:
+        """Zero the dense upsamplers (after loading a bundle trained with nearest upsampling)."""
+        for up in self.ups.values():
+            up.reset()
 
     @register_to_config
     def __init__(self, image_size: int = 64, in_channels: int = 3, width: int = 64,
@@ -72,10 +82,12 @@ class HierarchicalVAE(LatentModel):
                  patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
                  beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0,
                  free_bits: float = 0.0, kl_weights: Sequence[float] | None = None,
-                 pixel_scale: str = "learned"):
+                 pixel_scale: str = "learned", upsample: str = "nearest"):
         super().__init__()
         if pixel_scale not in ("learned", "calibrated"):
             raise ValueError(f"pixel_scale must be 'learned' or 'calibrated', got {pixel_scale!r}")
+        if upsample not in ("nearest", "dense"):
+            raise ValueError(f"upsample must be 'nearest' or 'dense', got {upsample!r}")
         if kl_weights is not None and (len(kl_weights) != len(group_resolutions)
                                        or any(not w > 0 for w in kl_weights)):
             raise ValueError(f"kl_weights needs one positive weight per latent group "
@@ -119,6 +131,11 @@ class HierarchicalVAE(LatentModel):
             nn.Sequential(*[Block(width, mid, width, r, out_scale=scale) for _ in range(n_blocks)])
             for r in self._res_up)
         self._stage_groups = [[k for k, gr in enumerate(self._group_res) if gr == r] for r in self._res_up]
+        # blocks on 1x1/2x2 maps are pointwise, so a nearest-upsampled state is the same at every
+        # position there: "dense" lets the coarse state place things (as a VAE decoder's dense layer)
+        dense = self.config.upsample == "dense"
+        self.ups = nn.ModuleDict({str(r): DenseUpsample(width, rp, r) for rp, r in
+                                  zip(self._res_up, self._res_up[1:]) if dense and rp <= 2})
         # (mean, log-scale) for every pixel channel of a patch; pixel_shuffle unfolds them
         self.head = nn.Conv2d(width, 2 * head_out, 3, padding=1)
 
@@ -152,7 +169,8 @@ class HierarchicalVAE(LatentModel):
         zs: list[torch.Tensor] = []
         for i, r in enumerate(self._res_up):
             if h.shape[-1] != r:
-                h = F.interpolate(h, size=(r, r), mode="nearest")
+                up = self.ups[str(r)](h) if str(r) in self.ups else 0
+                h = F.interpolate(h, size=(r, r), mode="nearest") + up
             for k in self._stage_groups[i]:
                 if k == stop:
                     return h, zs

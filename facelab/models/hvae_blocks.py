@@ -44,6 +44,32 @@ class Block(nn.Module):
         return x + h if self.residual else h
 
 
+class DenseUpsample(nn.Module):
+    """A linear map from a whole r_in x r_in state to an r_out x r_out one, zero at init.
+
+    Added to the nearest-upsampled state: it gives each position of the finer map its own function
+    of the coarse code, which pointwise blocks on 1x1/2x2 maps cannot (VD-VAE's nearest upsampling
+    copies one vector to every position there).
+    """
+
+    def __init__(self, width: int, r_in: int, r_out: int):
+        super().__init__()
+        self.width, self.r_out = width, r_out
+        self.linear = nn.Linear(width * r_in * r_in, width * r_out * r_out)
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero weights and bias: the upsampler starts as plain nearest upsampling."""
+        with torch.no_grad():
+            self.linear.weight.zero_()
+            self.linear.bias.zero_()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """The position-dependent term, [n, width, r_out, r_out]."""
+        out = self.linear(F.gelu(h).flatten(1))
+        return out.view(h.shape[0], self.width, self.r_out, self.r_out)
+
+
 class LatentGroup(nn.Module):
     """One top-down latent group: prior p(z_k | h), residual posterior q(z_k | h, x), merge of z_k into h."""
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""What each CPU lever buys for facelab's CPU GAN presets: training images/s, variants interleaved.
+"""What each CPU lever buys facelab's CPU presets (GANs, HVAE): training images/s, variants interleaved.
 
-    python benchmarks/bench_gan_levers.py                   # both presets, every lever
-    python benchmarks/bench_gan_levers.py --only stylegan --rounds 3
+    python benchmarks/bench_levers.py                   # every preset, every lever
+    python benchmarks/bench_levers.py --only stylegan --rounds 3
 
 Each variant is a change of one thing against the preset's network and batch with its speed levers
-off (training/configs/dcgan_synthfaces32_cpu.yaml, stylegan_synthfaces32_cpu.yaml; the presets then
-switch on the train.compile / train.channels_last levers this table picks): threads, batch size, channels_last,
-torch.compile, lazy R1 interval (StyleGAN), the discriminator layout before the pooled second conv
-(StyleGAN), and channel width. Variants are timed round-robin — round r times every variant once —
+off (training/configs/dcgan_synthfaces32_cpu.yaml, stylegan_synthfaces32_cpu.yaml,
+hvae_synthfaces64_cpu.yaml; the presets then switch on the train.compile / train.channels_last levers
+this table picks): threads, batch size, channels_last, torch.compile, lazy R1 interval (StyleGAN), the
+discriminator layout before the pooled second conv (StyleGAN), channel width, and for the HVAE the
+dense upsampler and decoder depth (what those design choices cost per step). Variants are timed round-robin — round r times every variant once —
 so machine load hits them alike; the table gives the median over rounds as images/s and as a ratio
 to the preset. Training steps are the real ones (both phases, optimizers, after_step's EMA) on
 random images, timed over whole lazy-R1 periods; torch.compile's one-off compile time is reported apart. mixed precision is left out
@@ -39,7 +40,8 @@ from facelab.models import MODELS  # noqa: E402
 from facelab.models.stylegan_layers import EqualConv2d  # noqa: E402
 
 PRESETS = {"dcgan": "training/configs/dcgan_synthfaces32_cpu.yaml",
-           "stylegan": "training/configs/stylegan_synthfaces32_cpu.yaml"}
+           "stylegan": "training/configs/stylegan_synthfaces32_cpu.yaml",
+           "hvae": "training/configs/hvae_synthfaces64_cpu.yaml"}
 
 
 @dataclass
@@ -77,6 +79,11 @@ def variants(kind: str, params: dict[str, Any]) -> list[Variant]:
                 Variant("channel_max ×2", {"channel_max": 2 * params["channel_max"],
                                            "channel_base": 2 * params["channel_base"]}),
                 Variant("8 mapping layers", {"mapping_layers": 8})]
+    elif kind == "hvae":
+        dense = params.get("upsample", "nearest") == "dense"
+        out += [Variant("upsample nearest" if dense else "upsample dense",
+                        {"upsample": "nearest" if dense else "dense"}),
+                Variant("dec_blocks 1", {"dec_blocks": 1}), Variant("width ×0.5", {"width": params["width"] // 2})]
     else:
         out += [Variant("ngf = ndf ×2", {"ngf": 2 * params["ngf"], "ndf": 2 * params["ndf"]})]
     return out
