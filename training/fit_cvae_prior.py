@@ -48,16 +48,36 @@ def fit_prior(bundle, n: int, batch_size: int = 128):
     if getattr(model, "kind", None) != "cvae":
         raise ValueError(f"a fitted prior is for conditional VAEs (kind cvae), not {getattr(model, 'kind', None)}")
     model.eval()
-    # private keys out: diffusers' "_use_default_values" would reset "prior" to its default
-    params = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
-    fitted = type(model).from_config({**params, "prior": "fitted"})
-    missing, unexpected = fitted.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("latent_prior.") for k in missing):
-        raise ValueError(f"unexpected weights layout: missing {missing}, unexpected {unexpected}")
-    fitted.eval()
+    fitted = with_config(model, prior="fitted")
     mu, logvar, attrs = encode_posteriors(model, bundle_dataset(bundle, n=n), n, batch_size)
     report = fitted.latent_prior.fit(mu, logvar, attrs)
     return fitted, report
+
+
+def with_config(model, **changes):
+    """A copy of model built with config changes, holding model's weights (new buffers left at their init)."""
+    # private keys out: diffusers' "_use_default_values" would reset the changed keys to their defaults
+    params = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
+    copy = type(model).from_config({**params, **changes})
+    new = tuple(f"{name}." for name in ("latent_prior", "top_prior"))
+    # a refit replaces an earlier fit (whose shape may differ): only the networks carry over
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith(new)}
+    missing, unexpected = copy.load_state_dict(kept, strict=False)
+    if unexpected or any(not k.startswith(new) for k in missing):
+        raise ValueError(f"unexpected weights layout: missing {missing}, unexpected {unexpected}")
+    return copy.eval()
+
+
+def save_refitted(bundle, source: str, out: str | None, fitted, record: dict) -> Path:
+    """Write the bundle with the fitted model (fp16 when the bundle was) and facelab.json's latent_prior record."""
+    out_path = Path(out or source)
+    if out_path.resolve() != Path(source).resolve():
+        shutil.copytree(source, out_path, dirs_exist_ok=True)
+    fitted.save_pretrained(out_path, safe_serialization=True)
+    if bundle.meta.get("weights_dtype") == "float16":
+        halve_weights(out_path)
+    update_meta(out_path, latent_prior=record)
+    return out_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,14 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out or args.bundle)
-    if out.resolve() != Path(args.bundle).resolve():
-        shutil.copytree(args.bundle, out, dirs_exist_ok=True)
-    fitted.save_pretrained(out, safe_serialization=True)
-    if bundle.meta.get("weights_dtype") == "float16":
-        halve_weights(out)
     cmd = "python training/fit_cvae_prior.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    update_meta(out, latent_prior={"kind": "linear_gaussian", "command": cmd, **report})
+    out = save_refitted(bundle, args.bundle, args.out, fitted, {"kind": "linear_gaussian", "command": cmd, **report})
     print(f"fitted p(z | a) on {report['n']} images: attributes explain {report['mean_r2']:.3f} of the "
           f"posterior means' variance; written to {out / WEIGHTS_FILE}")
     return 0

@@ -29,6 +29,7 @@ from torch import nn
 
 from facelab.models.base import LatentModel, LevelSpec, Temperature, level_temperatures, randn
 from facelab.models.hvae_blocks import Block, DenseUpsample, LatentGroup, discretized_log_prob, gaussian_kl, quantize
+from facelab.models.latent_prior import GaussianMixturePrior
 
 def calibrated_log_scale(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """σ-VAE's shared scale (Rybkin et al. 2021): log of the batch's RMS error, held constant.
@@ -82,7 +83,7 @@ class HierarchicalVAE(LatentModel):
                  patch_size: int = 2, likelihood: str = "logistic", beta: float = 1.0,
                  beta_warmup_steps: int = 0, grad_clip: float = 200.0, grad_skip_threshold: float = 400.0,
                  free_bits: float = 0.0, kl_weights: Sequence[float] | None = None,
-                 pixel_scale: str = "learned", upsample: str = "nearest"):
+                 pixel_scale: str = "learned", upsample: str = "nearest", top_prior_components: int = 0):
         super().__init__()
         if pixel_scale not in ("learned", "calibrated"):
             raise ValueError(f"pixel_scale must be 'learned' or 'calibrated', got {pixel_scale!r}")
@@ -109,6 +110,10 @@ class HierarchicalVAE(LatentModel):
         mid = max(1, int(width * bottleneck_ratio))
         self._build_encoder(in_channels * patch_size ** 2, width, mid, enc_blocks)
         self._build_decoder(in_channels * patch_size ** 2, width, mid, dec_blocks)
+        if int(top_prior_components) < 0:
+            raise ValueError(f"top_prior_components must be >= 0 (0 = the learned prior), got {top_prior_components}")
+        if int(top_prior_components) > 0:  # fitted after training: training/fit_hvae_prior.py
+            self.top_prior = GaussianMixturePrior(int(top_prior_components), zcs[0] * self._group_res[0] ** 2)
         # VD-VAE's update guard: how many optimiser steps were skipped, saved with the weights
         self.register_buffer("skipped_updates", torch.zeros((), dtype=torch.long), persistent=True)
 
@@ -263,13 +268,20 @@ class HierarchicalVAE(LatentModel):
 
     def encode(self, images: torch.Tensor, **kwargs) -> list[torch.Tensor]:
         """Posterior means per level; each is computed given the state built from the means above it."""
+        return [mean for mean, _ in self.encode_posteriors(images)]
+
+    def encode_posteriors(self, images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Posterior (mean, log-std) per level, each given the posterior means above it (as encode)."""
         x = quantize(images.to(self.device, torch.float32))
         acts = self._encoder(x)
+        out: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def pick(k: int, h: torch.Tensor, pm: torch.Tensor, plogstd: torch.Tensor) -> torch.Tensor:
-            return self.groups[k].posterior_params(h, acts[self._group_res[k]], pm, plogstd)[0]
+            out.append(self.groups[k].posterior_params(h, acts[self._group_res[k]], pm, plogstd))
+            return out[-1][0]
 
-        return self._walk(x.shape[0], pick)[1]
+        self._walk(x.shape[0], pick)
+        return out
 
     def decode(self, levels: list[torch.Tensor], **kwargs) -> torch.Tensor:
         """Images in [-1, 1] from one latent per level (all levels given)."""
@@ -287,6 +299,8 @@ class HierarchicalVAE(LatentModel):
         """Draw n images; levels in fixed are kept exactly, the rest come from the prior given those above."""
         temps = level_temperatures(temperature, len(self._group_res))
         fixed_b = {int(k): self._as_batch(int(k), z, n) for k, z in (fixed or {}).items()}
+        if self.has_top_prior and 0 not in fixed_b:
+            fixed_b[0] = self._top_draw(n, temps[0], generator)
 
         def pick(k: int, h: torch.Tensor, pm: torch.Tensor, plogstd: torch.Tensor) -> torch.Tensor:
             if k in fixed_b:
@@ -296,6 +310,15 @@ class HierarchicalVAE(LatentModel):
         h, zs = self._walk(n, pick)
         images = self._head(h)[0].clamp(-1, 1)
         return (images, zs) if return_latents else images
+
+    @property
+    def has_top_prior(self) -> bool:
+        """Whether level 0 is drawn from a fitted mixture (top_prior_components > 0) instead of its learned prior."""
+        return "top_prior" in self._modules
+
+    def _top_draw(self, n: int, t: float, generator: torch.Generator | None) -> torch.Tensor:
+        """n level-0 latents from the fitted mixture at temperature t."""
+        return self.top_prior.sample(n, t, generator).view(n, *self.latent_levels[0].shape)
 
     @staticmethod
     def _draw(pm: torch.Tensor, plogstd: torch.Tensor, t: float,
@@ -321,6 +344,10 @@ class HierarchicalVAE(LatentModel):
     def prior_params(self, previous: list[torch.Tensor],
                      n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior mean and std of level len(previous) given the frozen levels before it."""
+        if not previous and self.has_top_prior:  # the mixture summarised as one Gaussian
+            mean, std = self.top_prior.moments()
+            shape = (n or 1, *self.latent_levels[0].shape)
+            return mean.view(1, *shape[1:]).expand(shape), std.view(1, *shape[1:]).expand(shape)
         pm, plogstd = self._prior(previous, n)
         return pm, torch.exp(plogstd)
 
@@ -330,5 +357,7 @@ class HierarchicalVAE(LatentModel):
         """Draw level k from the prior given frozen levels 0..k-1 (seed 000's level-by-level sampling)."""
         if len(previous) != k:
             raise ValueError(f"sample_level({k}) needs the {k} levels before it, got {len(previous)}")
+        if k == 0 and self.has_top_prior:
+            return self._top_draw(n or 1, float(temperature), generator)
         pm, plogstd = self._prior(previous, n)
         return self._draw(pm, plogstd, float(temperature), generator)
