@@ -26,7 +26,8 @@ def _build_models_panel(lab: FaceLab) -> None:
 def _build_generate_tab(lab: FaceLab) -> None:
     """Samples from the prior: seed, count, temperature (per level for the HVAE), truncation ψ (StyleGAN)."""
     start = _first(lab.model_names())
-    kind, names = (lab.model_info(start)["kind"], lab.model_info(start)["levels"]) if start else ("", [])
+    info0 = lab.model_info(start) if start else {"kind": "", "levels": [], "temperatures": []}
+    kind, names, temps0 = info0["kind"], info0["levels"], info0["temperatures"]
     with gr.Row():
         with gr.Column(scale=1):
             model = _picker(lab)
@@ -35,7 +36,7 @@ def _build_generate_tab(lab: FaceLab) -> None:
             temp = gr.Slider(*limits.TEMPERATURE, value=1.0, step=0.05, label="temperature",
                              visible=kind not in ("hvae", "stylegan"))
             with gr.Group(visible=kind == "hvae") as level_box:
-                levels = [gr.Slider(*limits.TEMPERATURE, value=1.0, step=0.05,
+                levels = [gr.Slider(*limits.TEMPERATURE, value=temps0[k] if k < len(temps0) else 1.0, step=0.05,
                                     visible=kind == "hvae" and k < len(names),
                                     label=f"temperature, level {names[k] if k < len(names) else k}")
                           for k in range(MAX_LEVEL_SLIDERS)]
@@ -55,7 +56,8 @@ def _build_generate_tab(lab: FaceLab) -> None:
         info = lab.model_info(model)
         hvae = info["kind"] == "hvae"
         sliders = [gr.update(visible=hvae and k < len(info["levels"]),
-                             label=f"temperature, level {info['levels'][k]}" if k < len(info["levels"]) else None)
+                             label=f"temperature, level {info['levels'][k]}" if k < len(info["levels"]) else None,
+                             value=info["temperatures"][k] if k < len(info["temperatures"]) else 1.0)
                    for k in range(MAX_LEVEL_SLIDERS)]
         return [gr.update(visible=not hvae and info["kind"] != "stylegan"), gr.update(visible=hvae),
                 *sliders, gr.update(visible=info["kind"] == "stylegan")]

@@ -193,6 +193,21 @@ def test_generate_is_seeded_and_hvae_takes_one_temperature_per_level(lab):
     assert all(np.array_equal(_arr(psi0[0]), _arr(p)) for p in psi0[1:])
 
 
+def test_generate_tab_starts_at_the_bundles_recorded_level_temperatures(lab):
+    meta = lab.bundle("hvae_grey").meta
+    assert lab.model_info("hvae_grey")["temperatures"] == [1.0, 1.0, 1.0]  # nothing recorded: 1 per level
+    saved = meta.get("sampling")
+    try:
+        meta["sampling"] = {"level_temperatures": [1, 0.6, 0.3]}
+        assert lab.model_info("hvae_grey")["temperatures"] == [1.0, 0.6, 0.3]
+        meta["sampling"] = {"level_temperatures": [0.5]}  # not one per level: ignored, not half-applied
+        assert lab.model_info("hvae_grey")["temperatures"] == [1.0, 1.0, 1.0]
+    finally:
+        meta.pop("sampling")
+        if saved is not None:
+            meta["sampling"] = saved
+
+
 # ---------------------------------------------------------------- traversal
 
 

@@ -64,6 +64,19 @@ def edit_levels(bundle: Bundle) -> list[LevelSpec]:
     return [model.latent_levels[1]] if model.kind == "stylegan" else list(model.latent_levels)
 
 
+def default_temperatures(bundle: Bundle) -> list[float]:
+    """Per-level temperatures the Generate tab starts at: the bundle's measured choice, else 1 per level.
+
+    A bundle may record them in facelab.json as sampling.level_temperatures (the HVAE's fine levels
+    draw cleaner faces below 1; BENCHMARKS.md gives the FID behind each choice).
+    """
+    n = len(edit_levels(bundle))
+    chosen = (bundle.meta.get("sampling") or {}).get("level_temperatures")
+    if isinstance(chosen, list) and len(chosen) == n and all(isinstance(t, (int, float)) for t in chosen):
+        return [float(t) for t in chosen]
+    return [1.0] * n
+
+
 def model_level(bundle: Bundle, k: int) -> int:
     """Index in model.latent_levels (where probes are stored) of edit level k."""
     return 1 if bundle.model.kind == "stylegan" else k

@@ -28,7 +28,8 @@ from facelab.lab.bundles import (ASSETS_DIR, BundleCatalog, LabError, ProgressFn
 from facelab.lab.inputs import (FPS, FRAMES, IMAGE_SIZE, MAX_LIST, MAX_MODELS, PSI, SAMPLES, STRENGTH, TEMPERATURE,
                                 bounded, number, unique, whole)
 from facelab.lab.inputs import seed as checked_seed  # methods take an argument called seed
-from facelab.lab.latents import Code, edit_levels, encode, random_code, require_encoder, sample_images
+from facelab.lab.latents import (Code, default_temperatures, edit_levels, encode, random_code, require_encoder,
+                                 sample_images)
 from facelab.lab.photos import prepare_photo
 
 __all__ = ["FaceLab", "LabError", "FaceSpec"]
@@ -143,7 +144,8 @@ class FaceLab:
         m = b.model
         return {"name": b.name, "kind": m.kind, "image_size": m.image_size, "is_encoder": m.is_encoder,
                 "levels": [s.name for s in edit_levels(b)], "num_ws": int(m.num_ws) if m.kind == "stylegan" else 0,
-                "attributes": target_attributes(b), "probed": "probes" in b.extras}
+                "attributes": target_attributes(b), "probed": "probes" in b.extras,
+                "temperatures": default_temperatures(b)}
 
     # ---- faces -------------------------------------------------------------------------
     def prepare_photo(self, photo: Any, size: int = 128) -> tuple[Image.Image, str]:
