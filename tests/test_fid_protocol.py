@@ -67,6 +67,9 @@ def test_untrained_generator_scores_far_above_the_data_floor():
     assert set(keys) == {"fid_12", "kid_12", "kid_12_std", "fid_floor_12"}
     assert set(metric_keys({**s, "resolution": 8, "temperature": 0.7}, SIZE)) == {
         "fid_12_8px_T0.7", "kid_12_8px_T0.7", "kid_12_std_8px_T0.7", "fid_floor_12_8px_T0.7"}
+    # an HVAE scored at one temperature per level keeps them all in its keys
+    assert "fid_12_T1-0.8-0.3" in metric_keys({**s, "temperature": [1.0, 0.8, 0.3]}, SIZE)
+    assert "fid_12" in metric_keys({**s, "temperature": 1}, SIZE)
 
 
 def test_script_merges_protocol_scores_into_metrics_and_card(tmp_path):
@@ -103,3 +106,10 @@ def test_real_features_are_cached_on_disk_and_a_damaged_cache_is_recomputed():
     fid_protocol.real_features.cache_clear()
     a3, _, _ = fid_protocol.real_features(SIZE, "grey", 3)
     assert torch.allclose(a, a3, atol=1e-4) and path.stat().st_size > 1000
+
+
+def test_temperatures_on_the_command_line_are_one_value_or_one_per_level():
+    from training.fid_protocol import parse_args
+
+    args = parse_args(["b", "--temperatures", "0.6", "1,0.8,0.3"])
+    assert args.temperatures == [0.6, [1.0, 0.8, 0.3]]

@@ -25,7 +25,13 @@ if str(ROOT) not in sys.path:
 from facelab.hub import BundleError, load_bundle  # noqa: E402
 from facelab.metrics.evaluate import METRICS_FILE, write_metrics  # noqa: E402
 from facelab.metrics.fid import InceptionUnavailable  # noqa: E402
-from facelab.metrics.fid_protocol import PROTOCOL_N, metric_keys, protocol_scores  # noqa: E402
+from facelab.metrics.fid_protocol import PROTOCOL_N, metric_keys, protocol_scores, temperature_label  # noqa: E402
+
+
+def temperature_arg(text: str) -> float | list[float]:
+    """One temperature, or one per level written as a comma list."""
+    values = [float(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else values
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="FID/KID of bundles under facelab's 1,000 vs 1,000 protocol.")
     p.add_argument("bundles", nargs="+", help="bundle folders")
     p.add_argument("--sizes", type=int, nargs="*", default=[], help="also score at these resolutions (below the model's)")
-    p.add_argument("--temperatures", type=float, nargs="*", default=[1.0], help="sampling temperatures (default 1)")
+    p.add_argument("--temperatures", type=temperature_arg, nargs="*", default=[1.0],
+                   help="sampling temperatures (default 1); an HVAE takes one per level as a comma list, e.g. 1,1,0.6,0.3")
     p.add_argument("--n", type=int, default=PROTOCOL_N, help=f"generated and real images (default {PROTOCOL_N})")
     p.add_argument("--write", action="store_true", help="merge the results into each bundle's metrics.json")
     p.add_argument("--device", default="cpu")
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 for t in args.temperatures:
                     s = protocol_scores(model, bg, size, args.n, t, args.device)
                     results.append(s)
-                    rows.append(f"| {bundle.name} | {model.kind} | {bg} | {size} | {t:g} | {s['fid']:.1f} | "
+                    rows.append(f"| {bundle.name} | {model.kind} | {bg} | {size} | {temperature_label(t)} | {s['fid']:.1f} | "
                                 f"{1e3 * s['kid']:.1f} ± {1e3 * s['kid_std']:.1f} | {s['fid_floor']:.1f} |")
                     print(rows[-1], file=sys.stderr, flush=True)
             if args.write:

@@ -82,7 +82,7 @@ def _features(inception: Any, images: torch.Tensor, chunk: int = 100) -> torch.T
 
 
 def generated_images(model: Any, n: int, size: int, attributes: torch.Tensor | None = None,
-                     temperature: float = 1.0, seed: int = PROTOCOL_SEED, chunk: int = 100) -> torch.Tensor:
+                     temperature: float | list[float] = 1.0, seed: int = PROTOCOL_SEED, chunk: int = 100) -> torch.Tensor:
     """n samples in [-1,1] at `size` (area-downsampled from the model's size when smaller)."""
     generator = torch.Generator().manual_seed(seed)
     out = []
@@ -102,7 +102,7 @@ def generated_images(model: Any, n: int, size: int, attributes: torch.Tensor | N
 
 
 def protocol_scores(model: Any, background: str, size: int | None = None, n: int = PROTOCOL_N,
-                    temperature: float = 1.0, device: str = "cpu") -> dict[str, Any]:
+                    temperature: float | list[float] = 1.0, device: str = "cpu") -> dict[str, Any]:
     """FID/KID of n samples vs n held-out synthfaces, and the data floor, at `size` (default: the model's)."""
     size = int(size or model.image_size)
     real_a, real_b, labels = real_features(size, background, n, device)
@@ -115,12 +115,20 @@ def protocol_scores(model: Any, background: str, size: int | None = None, n: int
             "temperature": temperature, "kid_subset_size": subset, "features": INCEPTION_NAME}
 
 
+def temperature_label(temperature: float | list[float]) -> str:
+    """A temperature as metric keys carry it: 0.6 -> "0.6"; one per level (HVAE) [1, 0.8, 0.3] -> "1-0.8-0.3"."""
+    if isinstance(temperature, (list, tuple)):
+        return "-".join(f"{float(t):g}" for t in temperature)
+    return f"{float(temperature):g}"
+
+
 def metric_keys(scores: dict[str, Any], model_size: int) -> dict[str, float]:
     """The flat metrics.json keys of one protocol result (suffixed by resolution when not the model's)."""
     n = int(scores["n"])
     suffix = "" if int(scores["resolution"]) == int(model_size) else f"_{int(scores['resolution'])}px"
-    if float(scores.get("temperature", 1.0)) != 1.0:
-        suffix += f"_T{scores['temperature']:g}"
+    label = temperature_label(scores.get("temperature", 1.0))
+    if label != "1":
+        suffix += f"_T{label}"
     out = {f"fid_{n}{suffix}": scores["fid"], f"kid_{n}{suffix}": scores["kid"],
            f"kid_{n}_std{suffix}": scores["kid_std"], f"fid_floor_{n}{suffix}": scores["fid_floor"]}
     return {k: v for k, v in out.items() if math.isfinite(v)}  # no KID spread below 4 images: left out
