@@ -120,6 +120,24 @@ def history_table(meta: dict[str, Any]) -> str:
     return "\n".join(lines + [_stage_row(s, keys, p) for s, p in zip(stages, params)])
 
 
+def _prior_section(prior: dict[str, Any], sampling: dict[str, Any]) -> list[str]:
+    """Card paragraphs on a prior fitted after training (CVAE p(z | a), HVAE top-level mixture) and default temperatures."""
+    parts: list[str] = []
+    fitted = f"fitted to the posteriors of {prior.get('n')} training faces after training (`{prior.get('command')}`; " \
+             "facelab.models.latent_prior)"
+    if prior.get("kind") == "gaussian_mixture":
+        parts += ["## Fitted top-level prior\n", f"`sample` draws level 0 from a {prior.get('components')}-component "
+                  f"Gaussian mixture {fitted}, and every finer level from the learned top-down priors given it.\n"]
+    elif prior:
+        parts += ["## Conditional prior\n", f"`sample` draws z from p(z | attributes) = N(W a + b, L Lᵀ), {fitted}, "
+                  "not from N(0, I).\n"]
+    temps = sampling.get("level_temperatures")
+    if temps:
+        parts += [f"The app starts its per-level temperatures at {', '.join(f'{t:g}' for t in temps)}"
+                  f"{': ' + sampling['why'] if sampling.get('why') else ''}.\n"]
+    return parts
+
+
 def model_card(meta: dict[str, Any]) -> str:
     """README.md text for a bundle: what it is, how it was trained, final losses, how to load it."""
     kind = str(meta.get("kind", "model"))
@@ -142,11 +160,7 @@ def model_card(meta: dict[str, Any]) -> str:
     if losses:
         parts += ["## Final losses\n", "Mean over the last logging interval, averaged across processes.\n",
                   _table(sorted(losses.items())) + "\n"]
-    prior = meta.get("latent_prior") or {}
-    if prior:
-        parts += ["## Conditional prior\n", "`sample` draws z from p(z | attributes) = N(W a + b, L Lᵀ), fitted to "
-                  f"the posteriors of {prior.get('n')} training faces after training "
-                  f"(`{prior.get('command')}`; facelab.models.latent_prior), not from N(0, I).\n"]
+    parts += _prior_section(meta.get("latent_prior") or {}, meta.get("sampling") or {})
     metrics = meta.get("metrics") or {}
     if metrics:
         parts += ["## Metrics\n", _table(sorted(metrics.items())) + "\n"]

@@ -42,7 +42,8 @@ def test_shipped_bundle_loads_samples_and_has_probes(source):
 
 
 STAGED_PRESETS = {"adagvae_synthfaces64": ("adagvae_synthfaces64", "adagvae_synthfaces64_cooldown"),
-                  "hvae_synthfaces64": ("hvae_synthfaces64_cpu", "hvae_synthfaces64_cpu_ema")}
+                  "hvae_synthfaces64": ("hvae_synthfaces64_cpu", "hvae_synthfaces64_cpu_ema",
+                                        "hvae_synthfaces64_cpu_s3")}
 
 
 @pytest.mark.parametrize("folder", sorted(STAGED_PRESETS))

@@ -79,6 +79,10 @@ def test_fit_script_writes_a_bundle_that_samples_from_its_mixture(tmp_path, caps
     images = bundle.model.sample(4, generator=torch.Generator().manual_seed(0))
     assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
     assert "2-component mixture to level 0 of 64 faces" in capsys.readouterr().out
+    from facelab.cards import model_card
+    card = model_card({**bundle.meta, "sampling": {"level_temperatures": [1, 0.5, 0.3]}})
+    assert "## Fitted top-level prior" in card and "2-component Gaussian mixture" in card
+    assert "Conditional prior" not in card and "temperatures at 1, 0.5, 0.3" in card
     # refitting replaces the earlier fit, with another number of components
     assert fit_hvae_prior.main([str(out), "--n", "64", "--components", "3", "--batch-size", "32"]) == 0
     assert load_bundle(out, with_probes=False).model.top_prior.means.shape == (3, 4)
