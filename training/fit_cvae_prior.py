@@ -13,7 +13,6 @@ The bundle's other files are kept; facelab.json records the fit under "latent_pr
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -23,8 +22,9 @@ if str(ROOT) not in sys.path:  # `python training/fit_cvae_prior.py` from anywhe
 
 import torch  # noqa: E402
 
-from facelab.hub import WEIGHTS_FILE, BundleError, halve_weights, load_bundle, update_meta  # noqa: E402
+from facelab.hub import WEIGHTS_FILE, BundleError, load_bundle  # noqa: E402
 from facelab.probes.fit import bundle_dataset  # noqa: E402
+from training.refit import save_refitted, with_config  # noqa: E402
 
 
 def encode_posteriors(model, dataset, n: int, batch_size: int) -> tuple[torch.Tensor, ...]:
@@ -52,32 +52,6 @@ def fit_prior(bundle, n: int, batch_size: int = 128):
     mu, logvar, attrs = encode_posteriors(model, bundle_dataset(bundle, n=n), n, batch_size)
     report = fitted.latent_prior.fit(mu, logvar, attrs)
     return fitted, report
-
-
-def with_config(model, **changes):
-    """A copy of model built with config changes, holding model's weights (new buffers left at their init)."""
-    # private keys out: diffusers' "_use_default_values" would reset the changed keys to their defaults
-    params = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
-    copy = type(model).from_config({**params, **changes})
-    new = tuple(f"{name}." for name in ("latent_prior", "top_prior"))
-    # a refit replaces an earlier fit (whose shape may differ): only the networks carry over
-    kept = {k: v for k, v in model.state_dict().items() if not k.startswith(new)}
-    missing, unexpected = copy.load_state_dict(kept, strict=False)
-    if unexpected or any(not k.startswith(new) for k in missing):
-        raise ValueError(f"unexpected weights layout: missing {missing}, unexpected {unexpected}")
-    return copy.eval()
-
-
-def save_refitted(bundle, source: str, out: str | None, fitted, record: dict) -> Path:
-    """Write the bundle with the fitted model (fp16 when the bundle was) and facelab.json's latent_prior record."""
-    out_path = Path(out or source)
-    if out_path.resolve() != Path(source).resolve():
-        shutil.copytree(source, out_path, dirs_exist_ok=True)
-    fitted.save_pretrained(out_path, safe_serialization=True)
-    if bundle.meta.get("weights_dtype") == "float16":
-        halve_weights(out_path)
-    update_meta(out_path, latent_prior=record)
-    return out_path
 
 
 def main(argv: list[str] | None = None) -> int:

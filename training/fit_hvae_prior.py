@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from facelab.hub import WEIGHTS_FILE, BundleError, load_bundle  # noqa: E402
 from facelab.probes.fit import bundle_dataset  # noqa: E402
-from training.fit_cvae_prior import save_refitted, with_config  # noqa: E402
+from training.refit import save_refitted, with_config  # noqa: E402
 
 
 def top_draws(model, dataset, n: int, batch_size: int, seed: int) -> torch.Tensor:

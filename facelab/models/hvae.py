@@ -93,6 +93,8 @@ class HierarchicalVAE(LatentModel):
                                        or any(not w > 0 for w in kl_weights)):
             raise ValueError(f"kl_weights needs one positive weight per latent group "
                              f"({len(group_resolutions)}), got {list(kl_weights)}")
+        if int(top_prior_components) < 0:
+            raise ValueError(f"top_prior_components must be >= 0 (0 = the learned prior), got {top_prior_components}")
         if free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats per latent dimension, got {free_bits}")
         if likelihood not in ("logistic", "gaussian"):
@@ -110,8 +112,6 @@ class HierarchicalVAE(LatentModel):
         mid = max(1, int(width * bottleneck_ratio))
         self._build_encoder(in_channels * patch_size ** 2, width, mid, enc_blocks)
         self._build_decoder(in_channels * patch_size ** 2, width, mid, dec_blocks)
-        if int(top_prior_components) < 0:
-            raise ValueError(f"top_prior_components must be >= 0 (0 = the learned prior), got {top_prior_components}")
         if int(top_prior_components) > 0:  # fitted after training: training/fit_hvae_prior.py
             self.top_prior = GaussianMixturePrior(int(top_prior_components), zcs[0] * self._group_res[0] ** 2)
         # VD-VAE's update guard: how many optimiser steps were skipped, saved with the weights
